@@ -1,0 +1,600 @@
+// Loading and validation of pgshift's TOML configuration.
+//
+// The loader walks the document against a fixed schema: it checks every key's
+// type and range, turns strings into enums and endpoints, resolves relative
+// file paths, and reports unknown keys. `validate` then checks the cross-field
+// rules on the resulting Config; it is shared with configs built from flags.
+#include "config/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace pgshift::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------
+// Limits, shared by the loader (which must not store out-of-range values) and
+// by validate (which sees configs built from command-line flags too).
+
+struct Range {
+  std::int64_t lo;
+  std::int64_t hi;
+};
+
+// Timeouts are capped so that "now + timeout" can never overflow a clock.
+constexpr std::int64_t kMaxTimeoutMs = 24LL * 60 * 60 * 1000;  // one day
+
+constexpr Range kThreads{0, 256};
+constexpr Range kLoginTimeout{1, kMaxTimeoutMs};
+constexpr Range kShutdownTimeout{0, kMaxTimeoutMs};
+constexpr Range kConnectTimeout{1, kMaxTimeoutMs};
+constexpr Range kMaxMessageSize{10000, 1LL << 30};
+constexpr Range kBufferSize{1024, 1LL << 20};
+constexpr Range kMaxConnections{1, std::numeric_limits<unsigned>::max()};
+constexpr Range kPort{1, 65535};
+
+constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
+                                                     "error", "critical", "off"};
+
+constexpr std::array<std::pair<std::string_view, ClientTlsMode>, 3> kClientTlsModes{{
+    {"disable", ClientTlsMode::disable},
+    {"allow", ClientTlsMode::allow},
+    {"require", ClientTlsMode::require},
+}};
+
+constexpr std::array<std::pair<std::string_view, ServerTlsMode>, 5> kServerTlsModes{{
+    {"disable", ServerTlsMode::disable},
+    {"prefer", ServerTlsMode::prefer},
+    {"require", ServerTlsMode::require},
+    {"verify-ca", ServerTlsMode::verify_ca},
+    {"verify-full", ServerTlsMode::verify_full},
+}};
+
+// ---------------------------------------------------------------------------
+// Schema: the keys each table may hold, used for unknown-key reports.
+
+struct Section {
+  std::string_view path;  // dotted; "" is the document root
+  std::vector<std::string_view> keys;
+};
+
+const std::vector<Section>& schema() {
+  static const std::vector<Section> sections{
+      {"", {"proxy", "log", "client_tls", "primary"}},
+      {"proxy",
+       {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
+        "buffer_size", "max_connections"}},
+      {"log", {"level"}},
+      {"client_tls", {"mode", "cert", "key"}},
+      {"primary", {"host", "port", "connect_timeout_ms", "tls"}},
+      {"primary.tls", {"mode", "ca", "cert", "key"}},
+  };
+  return sections;
+}
+
+const Section* find_section(std::string_view path) {
+  for (const auto& s : schema()) {
+    if (s.path == path) return &s;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Small text helpers.
+
+std::string join_list(const auto& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    if constexpr (requires { item.first; }) {
+      out += item.first;
+    } else {
+      out += item;
+    }
+  }
+  return out;
+}
+
+bool is_bare_key(std::string_view k) {
+  if (k.empty()) return false;
+  return std::all_of(k.begin(), k.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '_' || c == '-';
+  });
+}
+
+// A key as it would be written in TOML: quoted when it is not a bare key.
+std::string render_key(std::string_view k) {
+  if (is_bare_key(k)) return std::string(k);
+  std::string out = "\"";
+  for (char c : k) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string join_key(std::string_view prefix, std::string_view name) {
+  std::string k = render_key(name);
+  if (prefix.empty()) return k;
+  return std::string(prefix) + "." + k;
+}
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string range_reason(const Range& r, std::int64_t got) {
+  return "must be between " + std::to_string(r.lo) + " and " + std::to_string(r.hi) + " (got " +
+         std::to_string(got) + ")";
+}
+
+std::string type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      std::size_t cost = (a[i - 1] == b[j - 1]) ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + cost});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The best guess for a mistyped key in table `section`: a close sibling, or
+// the same name in another table (e.g. `threads` at the root → proxy.threads).
+// Returned ready to print, quoted.
+std::string suggestion(const Section& section, std::string_view key) {
+  std::string_view best;
+  std::size_t best_distance = std::max<std::size_t>(2, key.size() / 3) + 1;
+  for (auto candidate : section.keys) {
+    std::size_t d = edit_distance(key, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  if (!best.empty()) return in_quotes(best);
+  for (const auto& other : schema()) {
+    if (other.path == section.path) continue;
+    for (auto candidate : other.keys) {
+      if (candidate != key) continue;
+      if (other.path.empty()) return in_quotes(candidate) + " at the top level";
+      return in_quotes(join_key(other.path, candidate));
+    }
+  }
+  return {};
+}
+
+// Why a TLS file cannot be used, or empty when it can.
+std::string file_problem(const std::string& path) {
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (st.type() == fs::file_type::not_found) return "file not found: " + path;
+  if (ec) return "cannot access " + path + ": " + ec.message();
+  if (fs::is_directory(st)) return "is a directory, not a file: " + path;
+  if (!fs::is_regular_file(st)) return "not a regular file: " + path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot read " + path + ": " + std::strerror(errno);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// The loader: one pass over the parsed document.
+
+class Loader {
+ public:
+  Loader(std::string file, fs::path base_dir, std::vector<ConfigError>& errors)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)), errors_(errors) {}
+
+  void load(const toml::table& root, Config& cfg) {
+    check_unknown(root, "");
+
+    if (const toml::table* t = section(root, "", "proxy")) load_proxy(*t, cfg);
+    if (const toml::table* t = section(root, "", "log")) {
+      check_unknown(*t, "log");
+      string(*t, "log", "level", cfg.log_level);
+    }
+    if (const toml::table* t = section(root, "", "client_tls")) load_client_tls(*t, cfg.client_tls);
+
+    const toml::table* primary = section(root, "", "primary");
+    if (primary) {
+      load_primary(*primary, cfg.primary);
+    } else if (!root.contains("primary")) {
+      error("primary.host", "missing required key (set [primary] host and port)");
+      error("primary.port", "missing required key (set [primary] host and port)");
+    }
+  }
+
+ private:
+  void error(std::string key, std::string reason) {
+    errors_.push_back(ConfigError{file_, std::move(key), std::move(reason)});
+  }
+
+  // Reports every key of `t` that the schema does not know.
+  void check_unknown(const toml::table& t, std::string_view path) {
+    const Section* s = find_section(path);
+    if (!s) return;
+    for (auto&& [k, node] : t) {
+      std::string_view name = k.str();
+      if (std::find(s->keys.begin(), s->keys.end(), name) != s->keys.end()) continue;
+      std::string reason = node.is_table() ? "unknown section" : "unknown key";
+      std::string hint = suggestion(*s, name);
+      if (!hint.empty()) reason += " (did you mean " + hint + "?)";
+      error(join_key(path, name), std::move(reason));
+    }
+  }
+
+  // The sub-table `name` of `parent`, or null when absent or not a table.
+  const toml::table* section(const toml::table& parent, std::string_view parent_path,
+                             std::string_view name) {
+    const toml::node* n = parent.get(name);
+    if (!n) return nullptr;
+    if (const toml::table* t = n->as_table()) return t;
+    error(join_key(parent_path, name), "expected a table, got " + type_name(n->type()));
+    return nullptr;
+  }
+
+  // An integer within `r`, or nullopt (reported) when present but unusable.
+  std::optional<std::int64_t> integer(const toml::table& t, std::string_view path,
+                                      std::string_view name, const Range& r) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    std::string key = join_key(path, name);
+    const toml::value<std::int64_t>* v = n->as_integer();
+    if (!v) {
+      error(key, "expected an integer, got " + type_name(n->type()));
+      return std::nullopt;
+    }
+    std::int64_t x = v->get();
+    if (x < r.lo || x > r.hi) {
+      error(key, range_reason(r, x));
+      return std::nullopt;
+    }
+    return x;
+  }
+
+  template <class T>
+  void integer_into(const toml::table& t, std::string_view path, std::string_view name,
+                    const Range& r, T& out) {
+    if (auto x = integer(t, path, name, r)) out = static_cast<T>(*x);
+  }
+
+  void millis_into(const toml::table& t, std::string_view path, std::string_view name,
+                   const Range& r, std::chrono::milliseconds& out) {
+    if (auto x = integer(t, path, name, r)) out = std::chrono::milliseconds(*x);
+  }
+
+  // A string; false when absent or of the wrong type (reported).
+  bool string(const toml::table& t, std::string_view path, std::string_view name,
+              std::string& out) {
+    const toml::node* n = t.get(name);
+    if (!n) return false;
+    const toml::value<std::string>* v = n->as_string();
+    if (!v) {
+      error(join_key(path, name), "expected a string, got " + type_name(n->type()));
+      return false;
+    }
+    out = v->get();
+    return true;
+  }
+
+  // A file path: relative ones are taken from the config file's directory.
+  void path_into(const toml::table& t, std::string_view path, std::string_view name,
+                 std::string& out) {
+    std::string s;
+    if (!string(t, path, name, s)) return;
+    if (!s.empty() && !base_dir_.empty() && fs::path(s).is_relative()) {
+      s = (base_dir_ / s).string();
+    }
+    out = std::move(s);
+  }
+
+  template <class Enum, std::size_t N>
+  void mode_into(const toml::table& t, std::string_view path,
+                 const std::array<std::pair<std::string_view, Enum>, N>& modes, Enum& out) {
+    std::string s;
+    if (!string(t, path, "mode", s)) return;
+    for (const auto& [text, value] : modes) {
+      if (text == s) {
+        out = value;
+        return;
+      }
+    }
+    error(join_key(path, "mode"),
+          "must be one of " + join_list(modes, ", ") + " (got " + in_quotes(s) + ")");
+  }
+
+  void load_proxy(const toml::table& t, Config& cfg) {
+    check_unknown(t, "proxy");
+    std::string listen;
+    if (string(t, "proxy", "listen", listen)) {
+      Endpoint ep;
+      if (parse_endpoint(listen, ep)) {
+        cfg.listen = std::move(ep);
+      } else {
+        error("proxy.listen", "expected \"host:port\" (IPv6 as \"[::1]:6432\"), got " +
+                                  in_quotes(listen));
+      }
+    }
+    integer_into(t, "proxy", "threads", kThreads, cfg.threads);
+    millis_into(t, "proxy", "login_timeout_ms", kLoginTimeout, cfg.login_timeout);
+    millis_into(t, "proxy", "shutdown_timeout_ms", kShutdownTimeout, cfg.shutdown_timeout);
+    integer_into(t, "proxy", "max_message_size", kMaxMessageSize, cfg.max_message_size);
+    integer_into(t, "proxy", "buffer_size", kBufferSize, cfg.buffer_size);
+    integer_into(t, "proxy", "max_connections", kMaxConnections, cfg.max_connections);
+  }
+
+  void load_client_tls(const toml::table& t, ClientTls& tls) {
+    check_unknown(t, "client_tls");
+    mode_into(t, "client_tls", kClientTlsModes, tls.mode);
+    path_into(t, "client_tls", "cert", tls.cert_file);
+    path_into(t, "client_tls", "key", tls.key_file);
+  }
+
+  void load_primary(const toml::table& t, Upstream& up) {
+    check_unknown(t, "primary");
+    if (!t.contains("host")) error("primary.host", "missing required key");
+    if (!t.contains("port")) error("primary.port", "missing required key");
+    string(t, "primary", "host", up.address.host);
+    integer_into(t, "primary", "port", kPort, up.address.port);
+    millis_into(t, "primary", "connect_timeout_ms", kConnectTimeout, up.connect_timeout);
+    if (const toml::table* tls = section(t, "primary", "tls")) {
+      check_unknown(*tls, "primary.tls");
+      mode_into(*tls, "primary.tls", kServerTlsModes, up.tls.mode);
+      path_into(*tls, "primary.tls", "ca", up.tls.ca_file);
+      path_into(*tls, "primary.tls", "cert", up.tls.cert_file);
+      path_into(*tls, "primary.tls", "key", up.tls.key_file);
+    }
+  }
+
+  std::string file_;
+  fs::path base_dir_;
+  std::vector<ConfigError>& errors_;
+};
+
+std::optional<Config> load_text(const std::string& text, const std::string& source,
+                                const fs::path& base_dir, std::vector<ConfigError>& errors) {
+  toml::table root;
+  std::optional<toml::parse_error> syntax;
+#if TOML_EXCEPTIONS
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    syntax = e;
+  }
+#else
+  toml::parse_result result = toml::parse(text, source);
+  if (result) {
+    root = std::move(result).table();
+  } else {
+    syntax = std::move(result).error();
+  }
+#endif
+  if (syntax) {
+    const auto& begin = syntax->source().begin;
+    std::ostringstream reason;
+    reason << "syntax error at line " << begin.line << ", column " << begin.column << ": "
+           << syntax->description();
+    errors.push_back(ConfigError{source, "", reason.str()});
+    return std::nullopt;
+  }
+
+  Config cfg;
+  cfg.source = source;
+  std::vector<ConfigError> found;
+  Loader(source, base_dir, found).load(root, cfg);
+
+  // Cross-field rules. A key the loader already complained about (or one
+  // inside a table it rejected) is skipped, so that e.g. a rejected port is
+  // not reported a second time as "must be between 1 and 65535 (got 0)".
+  std::vector<ConfigError> cross;
+  validate(cfg, cross);
+  for (auto& e : cross) {
+    bool seen = std::any_of(found.begin(), found.end(), [&](const ConfigError& f) {
+      return e.key == f.key || e.key.starts_with(f.key + ".");
+    });
+    if (!seen) found.push_back(std::move(e));
+  }
+
+  bool ok = found.empty();
+  errors.insert(errors.end(), std::make_move_iterator(found.begin()),
+                std::make_move_iterator(found.end()));
+  if (!ok) return std::nullopt;
+  return cfg;
+}
+
+void check_range(std::vector<ConfigError>& errors, const std::string& file, std::string key,
+                 std::int64_t value, const Range& r) {
+  if (value < r.lo || value > r.hi) {
+    errors.push_back(ConfigError{file, std::move(key), range_reason(r, value)});
+  }
+}
+
+// A required, readable TLS file.
+void check_file(std::vector<ConfigError>& errors, const std::string& file, std::string key,
+                const std::string& path, std::string_view required_because) {
+  if (path.empty()) {
+    if (!required_because.empty()) {
+      errors.push_back(ConfigError{file, std::move(key), "required " + std::string(required_because)});
+    }
+    return;
+  }
+  std::string problem = file_problem(path);
+  if (!problem.empty()) errors.push_back(ConfigError{file, std::move(key), std::move(problem)});
+}
+
+std::string_view server_mode_name(ServerTlsMode m) {
+  for (const auto& [text, value] : kServerTlsModes) {
+    if (value == m) return text;
+  }
+  return "?";
+}
+
+std::string_view client_mode_name(ClientTlsMode m) {
+  for (const auto& [text, value] : kClientTlsModes) {
+    if (value == m) return text;
+  }
+  return "?";
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+}  // namespace
+
+std::string ConfigError::what() const {
+  if (key.empty()) return file + ": " + reason;
+  return file + ": " + key + ": " + reason;
+}
+
+std::optional<Config> load_file(const std::string& path, std::vector<ConfigError>& errors) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    errors.push_back(ConfigError{path, "", "is a directory, not a file"});
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors.push_back(ConfigError{path, "", std::string("cannot open: ") + std::strerror(errno)});
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    errors.push_back(ConfigError{path, "", "read error"});
+    return std::nullopt;
+  }
+  return load_text(text.str(), path, fs::path(path).parent_path(), errors);
+}
+
+std::optional<Config> load_string(const std::string& text, const std::string& source,
+                                  std::vector<ConfigError>& errors) {
+  // Relative paths stay relative, i.e. they are taken from the current directory.
+  return load_text(text, source, fs::path(), errors);
+}
+
+bool parse_endpoint(const std::string& text, Endpoint& out) {
+  std::string_view s = text;
+  std::size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = s.substr(0, colon);
+  std::string_view port = s.substr(colon + 1);
+
+  if (!host.empty() && host.front() == '[') {
+    if (host.size() < 2 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+    if (host.find_first_of("[]") != std::string_view::npos) return false;
+  } else if (host.find_first_of(":[]") != std::string_view::npos) {
+    return false;  // a bare IPv6 address is ambiguous; it must be bracketed
+  }
+  if (host.empty()) return false;
+  if (std::any_of(host.begin(), host.end(),
+                  [](unsigned char c) { return std::isspace(c) != 0 || std::iscntrl(c) != 0; })) {
+    return false;
+  }
+
+  if (!all_digits(port) || port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) value = value * 10 + static_cast<unsigned>(c - '0');
+  if (value == 0 || value > 65535) return false;
+
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+void validate(const Config& cfg, std::vector<ConfigError>& errors) {
+  const std::string& file = cfg.source;
+  auto add = [&](std::string key, std::string reason) {
+    errors.push_back(ConfigError{file, std::move(key), std::move(reason)});
+  };
+
+  // [proxy]. A listen port of 0 is left alone: it asks for an ephemeral port,
+  // which only code (tests) can request; parse_endpoint never yields it.
+  if (cfg.listen.host.empty()) add("proxy.listen", "host must not be empty");
+  check_range(errors, file, "proxy.threads", cfg.threads, kThreads);
+  check_range(errors, file, "proxy.login_timeout_ms", cfg.login_timeout.count(), kLoginTimeout);
+  check_range(errors, file, "proxy.shutdown_timeout_ms", cfg.shutdown_timeout.count(),
+              kShutdownTimeout);
+  check_range(errors, file, "proxy.max_message_size", cfg.max_message_size, kMaxMessageSize);
+  check_range(errors, file, "proxy.buffer_size", cfg.buffer_size, kBufferSize);
+  check_range(errors, file, "proxy.max_connections", cfg.max_connections, kMaxConnections);
+
+  // [log]
+  if (std::find(kLogLevels.begin(), kLogLevels.end(), cfg.log_level) == kLogLevels.end()) {
+    add("log.level",
+        "must be one of " + join_list(kLogLevels, ", ") + " (got " + in_quotes(cfg.log_level) + ")");
+  }
+
+  // [client_tls]
+  const ClientTls& ct = cfg.client_tls;
+  if (ct.mode != ClientTlsMode::disable) {
+    std::string because = "when mode is " + std::string(client_mode_name(ct.mode));
+    check_file(errors, file, "client_tls.cert", ct.cert_file, because);
+    check_file(errors, file, "client_tls.key", ct.key_file, because);
+  }
+
+  // [primary]
+  const Upstream& up = cfg.primary;
+  if (up.address.host.empty()) add("primary.host", "must not be empty");
+  check_range(errors, file, "primary.port", up.address.port, kPort);
+  check_range(errors, file, "primary.connect_timeout_ms", up.connect_timeout.count(),
+              kConnectTimeout);
+
+  // [primary.tls]. A half-configured client certificate is a mistake even
+  // when TLS is off; the files themselves only matter when TLS may be used.
+  const ServerTls& st = up.tls;
+  if (!st.cert_file.empty() && st.key_file.empty()) {
+    add("primary.tls.key", "required when cert is set");
+  } else if (st.cert_file.empty() && !st.key_file.empty()) {
+    add("primary.tls.cert", "required when key is set");
+  }
+  if (st.mode != ServerTlsMode::disable) {
+    bool verifies = st.mode == ServerTlsMode::verify_ca || st.mode == ServerTlsMode::verify_full;
+    std::string because =
+        verifies ? "when mode is " + std::string(server_mode_name(st.mode)) : std::string();
+    check_file(errors, file, "primary.tls.ca", st.ca_file, because);
+    check_file(errors, file, "primary.tls.cert", st.cert_file, "");
+    check_file(errors, file, "primary.tls.key", st.key_file, "");
+  }
+}
+
+}  // namespace pgshift::config

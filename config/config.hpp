@@ -1,0 +1,81 @@
+// pgshift's configuration: a TOML file, or command-line flags for a quick start.
+// Everything is validated at load; an error names the file, the key and the reason.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgshift::config {
+
+enum class ClientTlsMode { disable, allow, require };
+enum class ServerTlsMode { disable, prefer, require, verify_ca, verify_full };
+
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct ClientTls {
+  ClientTlsMode mode = ClientTlsMode::disable;
+  std::string cert_file;  // PEM; required unless mode is disable
+  std::string key_file;   // PEM; required unless mode is disable
+};
+
+struct ServerTls {
+  ServerTlsMode mode = ServerTlsMode::disable;
+  std::string ca_file;      // required for verify-ca and verify-full
+  std::string cert_file;    // optional client certificate
+  std::string key_file;     // its key; required when cert_file is set
+};
+
+struct Upstream {
+  Endpoint address;  // [primary] host, port
+  ServerTls tls;     // [primary.tls]
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+struct Config {
+  std::string source = "<command line>";  // file name, for messages
+
+  // [proxy]
+  Endpoint listen{"127.0.0.1", 6432};
+  unsigned threads = 0;  // I/O threads; 0 means one per core
+  std::chrono::milliseconds login_timeout{10000};
+  std::chrono::milliseconds shutdown_timeout{30000};
+  std::uint32_t max_message_size = 1u << 30;  // Query, Parse, Bind, FunctionCall, CopyData
+  std::uint32_t buffer_size = 8192;           // per direction, per session
+  unsigned max_connections = 10000;
+
+  // [log]
+  std::string log_level = "info";  // trace, debug, info, warn, error, critical, off
+
+  ClientTls client_tls;  // [client_tls]
+  Upstream primary;      // [primary]
+};
+
+// A load or validation failure. `what()` reads "FILE: KEY: REASON".
+struct ConfigError {
+  std::string file;
+  std::string key;  // dotted path, e.g. "primary.port"; empty for syntax errors
+  std::string reason;
+  std::string what() const;
+};
+
+// Parses and validates a TOML file. Unknown keys are errors (a typo must not
+// silently fall back to a default). Returns every problem found, not just the first.
+std::optional<Config> load_file(const std::string& path, std::vector<ConfigError>& errors);
+
+// Same, from TOML text (`source` names it in messages).
+std::optional<Config> load_string(const std::string& text, const std::string& source,
+                                  std::vector<ConfigError>& errors);
+
+// Parses "host:port" (host may be "[::1]"); false when malformed.
+bool parse_endpoint(const std::string& text, Endpoint& out);
+
+// Checks cross-field rules (files exist, TLS modes have their files, ranges).
+void validate(const Config& cfg, std::vector<ConfigError>& errors);
+
+}  // namespace pgshift::config
