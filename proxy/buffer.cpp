@@ -1,0 +1,89 @@
+#include "proxy/buffer.hpp"
+
+#include <cstring>
+#include <new>
+
+namespace pgshift::proxy {
+
+ReadBuffer::ReadBuffer(std::size_t capacity)
+    : base_(new char[capacity]), capacity_(capacity), default_capacity_(capacity) {}
+
+void ReadBuffer::compact() noexcept {
+  if (begin_ == 0) return;
+  const std::size_t n = size();
+  if (n) std::memmove(base_.get(), base_.get() + begin_, n);
+  begin_ = 0;
+  end_ = n;
+}
+
+boost::asio::mutable_buffer ReadBuffer::prepare() {
+  if (begin_ == end_) begin_ = end_ = 0;
+  // Compact when less than a quarter of the buffer is free at the tail.
+  if (capacity_ - end_ < capacity_ / 4) compact();
+  return {base_.get() + end_, capacity_ - end_};
+}
+
+void ReadBuffer::consume(std::size_t n) noexcept {
+  begin_ += n;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+bool ReadBuffer::reserve(std::size_t total) {
+  if (total <= capacity_) {
+    if (capacity_ - begin_ < total) compact();
+    return true;
+  }
+  std::unique_ptr<char[]> bigger(new (std::nothrow) char[total]);
+  if (!bigger) return false;
+  const std::size_t n = size();
+  if (n) std::memcpy(bigger.get(), base_.get() + begin_, n);
+  base_ = std::move(bigger);
+  capacity_ = total;
+  begin_ = 0;
+  end_ = n;
+  return true;
+}
+
+void ReadBuffer::shrink_when_empty() {
+  if (capacity_ == default_capacity_ || size() != 0) return;
+  base_.reset(new char[default_capacity_]);
+  capacity_ = default_capacity_;
+  begin_ = end_ = 0;
+}
+
+void WriteBatch::forward(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (!segments_.empty()) {
+    Segment& last = segments_.back();
+    if (last.data && last.data + last.size == bytes.data()) {
+      last.size += bytes.size();
+      return;
+    }
+  }
+  segments_.push_back({bytes.data(), 0, bytes.size()});
+}
+
+std::string& WriteBatch::own() { return own_; }
+
+void WriteBatch::seal_own() {
+  if (own_.size() == own_sealed_) return;
+  segments_.push_back({nullptr, own_sealed_, own_.size() - own_sealed_});
+  own_sealed_ = own_.size();
+}
+
+const std::vector<boost::asio::const_buffer>& WriteBatch::buffers() {
+  seal_own();
+  buffers_.clear();
+  for (const Segment& s : segments_)
+    buffers_.emplace_back(s.data ? s.data : own_.data() + s.offset, s.size);
+  return buffers_;
+}
+
+void WriteBatch::clear() noexcept {
+  segments_.clear();
+  buffers_.clear();
+  own_.clear();
+  own_sealed_ = 0;
+}
+
+}  // namespace pgshift::proxy

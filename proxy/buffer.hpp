@@ -1,0 +1,72 @@
+// Per-direction buffers of the data path. A ReadBuffer holds the bytes read
+// from one socket; messages are framed in place and forwarded from it
+// untouched. A WriteBatch gathers what one write sends: runs of the read
+// buffer (adjacent messages coalesce into one run) and the few messages pgshift
+// writes itself. Both reuse their storage, so forwarding allocates nothing.
+#pragma once
+
+#include <boost/asio/buffer.hpp>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgshift::proxy {
+
+class ReadBuffer {
+ public:
+  explicit ReadBuffer(std::size_t capacity);
+
+  std::string_view data() const noexcept { return {base_.get() + begin_, end_ - begin_}; }
+  std::size_t size() const noexcept { return end_ - begin_; }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+  // Free space at the tail for the next read, compacting first when the tail is short.
+  boost::asio::mutable_buffer prepare();
+  void commit(std::size_t n) noexcept { end_ += n; }
+  void consume(std::size_t n) noexcept;
+
+  // Makes room for one message of `total` bytes (grows beyond the default size
+  // only for messages that must be seen whole). Returns false when the
+  // allocation fails.
+  bool reserve(std::size_t total);
+  // Gives back memory grown for a large message once it has been forwarded.
+  void shrink_when_empty();
+
+ private:
+  void compact() noexcept;
+
+  std::unique_ptr<char[]> base_;
+  std::size_t capacity_;
+  std::size_t default_capacity_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+class WriteBatch {
+ public:
+  // Forwards original bytes (they must stay valid until the write completes).
+  void forward(std::string_view bytes);
+  // Room for a message pgshift writes itself; append a complete message to it.
+  std::string& own();
+  // Marks the end of an own() message so later forwards keep their order.
+  void seal_own();
+
+  bool empty() const noexcept { return segments_.empty() && own_.size() == own_sealed_; }
+  const std::vector<boost::asio::const_buffer>& buffers();
+  void clear() noexcept;
+
+ private:
+  struct Segment {
+    const char* data;   // nullptr: an own() range
+    std::size_t offset;
+    std::size_t size;
+  };
+  std::vector<Segment> segments_;
+  std::vector<boost::asio::const_buffer> buffers_;
+  std::string own_;
+  std::size_t own_sealed_ = 0;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,128 @@
+#include "proxy/listener.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/signal_set.hpp>
+
+#include "proxy/server_conn.hpp"
+#include "proxy/session.hpp"
+#include "proxy/tls.hpp"
+
+namespace pgshift::proxy {
+
+Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
+  unsigned n = ctx_.cfg.threads ? ctx_.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) ios_.push_back(std::make_unique<asio::io_context>(1));
+}
+
+Listener::~Listener() = default;
+
+int Listener::run() {
+  std::string error;
+  ctx_.client_tls = make_client_tls(ctx_.cfg.client_tls, error);
+  if (error.empty()) ctx_.server_tls = make_server_tls(ctx_.cfg.primary.tls, error);
+  if (!error.empty()) {
+    spdlog::critical("{}", error);
+    return 2;
+  }
+
+  asio::io_context& main_io = *ios_[0];
+  auto endpoint_ready = [&]() -> bool {
+    error_code ec;
+    auto addr = asio::ip::make_address(ctx_.cfg.listen.host, ec);
+    if (ec) {
+      spdlog::critical("listen address '{}' is not an IP address", ctx_.cfg.listen.host);
+      return false;
+    }
+    tcp::endpoint ep(addr, ctx_.cfg.listen.port);
+    acceptor_ = std::make_unique<tcp::acceptor>(main_io);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      spdlog::critical("cannot listen on {}:{}: {}", ctx_.cfg.listen.host, ctx_.cfg.listen.port, ec.message());
+      return false;
+    }
+    return true;
+  };
+  if (!endpoint_ready()) return 2;
+
+  spdlog::info("pgshift {} listening on {}:{}, primary {}:{}, {} I/O thread(s)", PGSHIFT_VERSION,
+               ctx_.cfg.listen.host, ctx_.cfg.listen.port, ctx_.cfg.primary.address.host,
+               ctx_.cfg.primary.address.port, ios_.size());
+
+  asio::co_spawn(main_io, accept_loop(), asio::detached);
+  asio::co_spawn(main_io, wait_for_signal(), asio::detached);
+
+  std::vector<std::thread> threads;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto& io : ios_) guards.emplace_back(io->get_executor());
+  for (std::size_t i = 1; i < ios_.size(); ++i) threads.emplace_back([io = ios_[i].get()] { io->run(); });
+  main_io.run();
+  for (auto& g : guards) g.reset();
+  for (auto& io : ios_) io->stop();
+  for (auto& t : threads) t.join();
+  spdlog::info("pgshift stopped");
+  return 0;
+}
+
+awaitable<void> Listener::accept_loop() {
+  for (;;) {
+    asio::io_context& io = *ios_[next_io_++ % ios_.size()];
+    auto [ec, socket] = co_await acceptor_->async_accept(io, use_tuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      // Out of file descriptors and similar: back off instead of spinning.
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    auto session = std::make_shared<Session>(std::move(socket), ctx_);
+    {
+      std::lock_guard lock(ctx_.live_mutex);
+      ctx_.live.insert(session);
+    }
+    asio::co_spawn(io, session->run(), asio::detached);
+  }
+}
+
+awaitable<void> Listener::wait_for_signal() {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGINT, SIGTERM);
+  auto [ec, sig] = co_await signals.async_wait(use_tuple);
+  if (ec) co_return;
+  spdlog::info("received {}: no longer accepting; waiting up to {} ms for {} session(s)",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", ctx_.cfg.shutdown_timeout.count(), ctx_.sessions.load());
+  error_code ignored;
+  acceptor_->close(ignored);
+  co_await drain();
+  for (auto& io : ios_) io->stop();
+}
+
+awaitable<void> Listener::drain() {
+  auto live_count = [this] {
+    std::lock_guard lock(ctx_.live_mutex);
+    return ctx_.live.size();
+  };
+  const auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.shutdown_timeout;
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  bool forced = false;
+  while (live_count() > 0) {
+    if (!forced && std::chrono::steady_clock::now() >= deadline) {
+      forced = true;
+      std::vector<std::shared_ptr<Session>> left;
+      {
+        std::lock_guard lock(ctx_.live_mutex);
+        left.assign(ctx_.live.begin(), ctx_.live.end());
+      }
+      spdlog::warn("shutdown timeout: closing {} session(s)", left.size());
+      for (auto& s : left) s->terminate();
+    }
+    tick.expires_after(std::chrono::milliseconds(20));
+    co_await tick.async_wait(use_tuple);
+    if (forced && std::chrono::steady_clock::now() >= deadline + std::chrono::seconds(5)) break;
+  }
+}
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,34 @@
+// The listener: I/O threads (one io_context each, so a session lives on one
+// thread and needs no locks), the accept loop that hands each connection to
+// the next thread, and the signal handling that drains on SIGTERM/SIGINT.
+// Lifecycle only; the protocol lives in Session.
+#pragma once
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "proxy/context.hpp"
+
+namespace pgshift::proxy {
+
+class Listener {
+ public:
+  explicit Listener(config::Config cfg);
+  ~Listener();
+
+  // Binds, serves until a signal, drains, and returns the exit code.
+  int run();
+
+ private:
+  awaitable<void> accept_loop();
+  awaitable<void> wait_for_signal();
+  awaitable<void> drain();
+
+  ProxyContext ctx_;
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::size_t next_io_ = 0;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,521 @@
+#include "proxy/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "protocol/builder.hpp"
+#include "protocol/messages.hpp"
+
+namespace pgshift::proxy {
+
+using namespace asio::experimental::awaitable_operators;
+using protocol::Direction;
+using protocol::Frame;
+
+namespace {
+
+std::string endpoint_text(const tcp::socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string hex_type(char t) {
+  static constexpr char digits[] = "0123456789abcdef";
+  auto u = static_cast<unsigned char>(t);
+  return std::string("0x") + digits[u >> 4] + digits[u & 15];
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Direction handlers: the place where each message is seen before it moves.
+
+struct Session::ClientSide {
+  Session& s;
+  bool must_see_whole(char type) const noexcept { return type != 'd'; }  // CopyData streams
+  void on_stream(const protocol::Header&) noexcept {}
+  bool stopping() const noexcept { return s.stopping_; }
+
+  Verdict on_message(const Frame& f, WriteBatch&, error_code& ec) noexcept {
+    switch (f.type) {
+      case 'Q':  // simple query: one ReadyForQuery at the end
+      case 'S':  // Sync closes an extended-protocol batch
+      case 'F':  // FunctionCall
+        ++s.pending_ready_;
+        return Verdict::forward;
+      case 'X':
+        s.client_terminated_ = true;
+        return Verdict::stop_after;
+      case 'p':  // authentication is over; PostgreSQL rejects it here too
+        ec = protocol::errc::unknown_message_type;
+        return Verdict::fail;
+      default:
+        return Verdict::forward;
+    }
+  }
+};
+
+struct Session::ServerSide {
+  Session& s;
+  bool must_see_whole(char type) const noexcept { return type != 'D' && type != 'd'; }
+  void on_stream(const protocol::Header&) noexcept {}
+  bool stopping() const noexcept { return s.stopping_; }
+
+  Verdict on_message(const Frame& f, WriteBatch&, error_code& ec) {
+    switch (f.type) {
+      case 'Z': {
+        protocol::ReadyForQueryView z;
+        if (!z.parse(f)) break;
+        s.txn_status_ = z.status;
+        if (s.pending_ready_ > 0) --s.pending_ready_;
+        return Verdict::forward;
+      }
+      case 'S': {
+        protocol::ParameterStatusView p;
+        if (!p.parse(f)) break;
+        s.remember_parameter(p.name, p.value);
+        return Verdict::forward;
+      }
+      case 'K':  // only valid during startup
+      case 'R':
+        break;
+      default:
+        return Verdict::forward;
+    }
+    ec = protocol::errc::malformed_message;
+    return Verdict::fail;
+  }
+};
+
+// ---------------------------------------------------------------------------
+
+Session::Session(tcp::socket client, ProxyContext& ctx)
+    : ctx_(ctx), client_(std::move(client)), client_in_(ctx.cfg.buffer_size) {}
+
+Session::~Session() = default;
+
+void Session::terminate() {
+  asio::post(client_.socket().get_executor(), [self = shared_from_this()] {
+    if (self->reason_.empty()) self->reason_ = "pgshift shutting down";
+    self->stopping_ = true;
+    self->client_.cancel();
+    if (self->server_) self->server_->stream.cancel();
+  });
+}
+
+awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  started_ = std::chrono::steady_clock::now();
+  peer_ = endpoint_text(client_.socket());
+  error_code ignored;
+  client_.socket().set_option(tcp::no_delay(true), ignored);
+
+  asio::steady_timer timer(co_await asio::this_coro::executor, ctx_.cfg.login_timeout);
+  auto logged_in = co_await (login() || timer.async_wait(use_tuple));
+  if (logged_in.index() == 1) {
+    fail("08P01", "pgshift: login timed out", "login timeout");
+  } else if (std::get<0>(logged_in) && !stopping_) {
+    co_await (client_to_server() && server_to_client());
+  }
+  co_await finish();
+}
+
+// ---------------------------------------------------------------------------
+// Login
+
+awaitable<bool> Session::login() {
+  protocol::StartupPacket pkt;
+  for (;;) {  // SSLRequest and GSSENCRequest come before the StartupMessage
+    if (!co_await read_startup_packet(pkt)) co_return false;
+    switch (pkt.kind) {
+      case protocol::StartupKind::ssl_request:
+        if (!co_await answer_ssl_request()) co_return false;
+        continue;
+      case protocol::StartupKind::gssenc_request:
+        if (!co_await answer_gssenc_request()) co_return false;
+        continue;
+      case protocol::StartupKind::cancel_request:
+        co_await forward_cancel(pkt);
+        co_return false;
+      case protocol::StartupKind::startup:
+        break;
+    }
+    break;
+  }
+  user_ = *pkt.param("user");
+  const std::string* db = pkt.param("database");
+  database_ = db && !db->empty() ? *db : user_;
+  log_open();
+
+  if (ctx_.cfg.client_tls.mode == config::ClientTlsMode::require && !client_.is_tls()) {
+    fail("28000", "pgshift requires an SSL connection (client_tls.mode = require)", "client without TLS refused");
+    co_return false;
+  }
+  counted_ = true;
+  if (++ctx_.sessions > ctx_.cfg.max_connections) {
+    fail("53300", "sorry, too many clients already", "max_connections reached");
+    co_return false;
+  }
+  co_return co_await open_server(pkt);
+}
+
+awaitable<bool> Session::read_startup_packet(protocol::StartupPacket& pkt) {
+  if (auto ec = co_await fill(client_, client_in_, 4)) {
+    reason_ = client_in_.size() ? "client closed during startup" : "client sent nothing";
+    co_return false;
+  }
+  std::error_code lec;
+  const std::uint32_t len = protocol::startup_length(client_in_.data(), lec);
+  if (lec) {
+    fail("08P01", "invalid length of startup packet", "invalid startup packet length");
+    co_return false;
+  }
+  client_in_.reserve(len);
+  if (auto ec = co_await fill(client_, client_in_, len)) {
+    reason_ = "client closed during startup";
+    co_return false;
+  }
+  const auto perr = protocol::parse_startup(client_in_.data().substr(0, len), pkt);
+  client_in_.consume(len);
+  if (perr) {
+    fail(perr == protocol::errc::startup_no_user ? "28000" : "08P01", perr.message(),
+         "bad startup packet: " + perr.message());
+    co_return false;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::answer_ssl_request() {
+  if (client_.is_tls()) {
+    fail("08P01", "duplicate SSL negotiation request", "duplicate SSLRequest");
+    co_return false;
+  }
+  // Bytes that came with the SSLRequest were sent before any encryption was
+  // agreed: never let them count as part of the TLS session (CVE-2021-23214).
+  if (client_in_.size() != 0) {
+    fail("08P01", protocol::make_error_code(protocol::errc::plaintext_after_ssl).message(),
+         "plaintext after SSLRequest");
+    co_return false;
+  }
+  const char answer = ctx_.client_tls ? 'S' : 'N';
+  if (auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1)); ec) {
+    reason_ = "client closed during SSL negotiation";
+    co_return false;
+  }
+  if (!ctx_.client_tls) co_return true;
+  if (auto ec = co_await client_.accept_tls(*ctx_.client_tls)) {
+    reason_ = "client TLS handshake failed: " + ec.message();
+    warn_close_ = true;
+    co_return false;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::answer_gssenc_request() {
+  if (client_in_.size() != 0) {
+    fail("08P01", "received unencrypted data after GSSAPI encryption request", "plaintext after GSSENCRequest");
+    co_return false;
+  }
+  const char answer = 'N';  // pgshift does not terminate GSSAPI encryption
+  auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1));
+  if (ec) reason_ = "client closed during GSS negotiation";
+  co_return !ec;
+}
+
+awaitable<void> Session::forward_cancel(const protocol::StartupPacket& pkt) {
+  reason_ = "cancel request";
+  auto target = ctx_.cancels.find({pkt.cancel_pid, pkt.cancel_key});
+  if (!target) {
+    reason_ = "cancel request for an unknown key";
+    co_return;
+  }
+  tcp::socket sock(co_await asio::this_coro::executor);
+  asio::steady_timer timer(sock.get_executor(), ctx_.cfg.primary.connect_timeout);
+  auto connected = co_await (sock.async_connect(target->server, use_tuple) || timer.async_wait(use_tuple));
+  if (connected.index() == 1 || std::get<0>(std::get<0>(connected))) {
+    reason_ = "cancel request: could not reach the server";
+    warn_close_ = true;
+    co_return;
+  }
+  std::string request;
+  protocol::append_cancel_request(request, target->pid, target->key);
+  co_await asio::async_write(sock, asio::buffer(request), use_tuple);
+  reason_ = "cancel request forwarded to server pid " + std::to_string(target->pid);
+}
+
+awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
+  server_ = std::make_unique<ServerConn>(tcp::socket(co_await asio::this_coro::executor), ctx_.cfg.buffer_size);
+  const ConnectResult res = co_await connect_server(ctx_.cfg.primary, ctx_.server_tls.get(), *server_);
+  if (res.ec) {
+    fail("08006", "pgshift: " + res.detail, res.detail);
+    co_return false;
+  }
+  // pgshift speaks protocol 3.0 to the server and answers newer minor versions
+  // and `_pq_.` options itself, as PostgreSQL 15 does.
+  std::vector<std::pair<std::string, std::string>> params;
+  std::vector<std::string_view> unrecognized;
+  for (const auto& kv : pkt.params) {
+    if (kv.first.starts_with("_pq_.")) unrecognized.push_back(kv.first);
+    else params.push_back(kv);
+  }
+  if (pkt.minor > protocol::protocol_minor || !unrecognized.empty()) {
+    protocol::append_negotiate_protocol_version(to_client_.own(), protocol::protocol_minor, unrecognized);
+  }
+  protocol::append_startup_message(to_server_.own(), params);
+  if (co_await flush(server_->stream, to_server_)) {
+    fail("08006", "pgshift: the server closed the connection during startup", "server closed during startup");
+    co_return false;
+  }
+  co_return co_await relay_authentication();
+}
+
+// Relays the server's authentication exchange. Everything is forwarded as is,
+// except that SCRAM-SHA-256-PLUS is never offered: channel binding would bind
+// to pgshift's TLS connection to the server, not to the client's.
+awaitable<bool> Session::relay_authentication() {
+  for (;;) {
+    if (co_await flush(client_, to_client_)) {
+      reason_ = "client closed during authentication";
+      co_return false;
+    }
+    Frame f;
+    if (auto ec = co_await read_frame(server_->stream, server_->in, Direction::backend, f)) {
+      if (ec.category() == protocol::protocol_category())
+        fail("08P01", "pgshift: the server sent an invalid message during startup", "server protocol violation: " + ec.message());
+      else
+        fail("08006", "pgshift: the server closed the connection during startup", "server closed during startup");
+      co_return false;
+    }
+    const std::size_t size = f.bytes.size();
+    bool needs_reply = false;
+    bool ok = true;
+    bool done = false;
+    switch (f.type) {
+      case 'R':
+        ok = on_auth_request(f, needs_reply);
+        break;
+      case 'K': {
+        protocol::BackendKeyDataView k;
+        if (!(ok = k.parse(f))) break;
+        server_->pid = k.pid;
+        server_->key = k.key;
+        client_key_ = ctx_.cancels.add(k.pid, CancelTarget{server_->endpoint, k.pid, k.key});
+        key_registered_ = true;
+        protocol::append_backend_key_data(to_client_.own(), client_key_.pid, client_key_.key);
+        break;
+      }
+      case 'S': {
+        protocol::ParameterStatusView p;
+        if ((ok = p.parse(f))) remember_parameter(p.name, p.value);
+        to_client_.own().append(f.bytes);
+        break;
+      }
+      case 'Z': {
+        protocol::ReadyForQueryView z;
+        if ((ok = z.parse(f))) txn_status_ = z.status;
+        to_client_.own().append(f.bytes);
+        done = true;
+        break;
+      }
+      case 'E': {
+        protocol::ErrorFieldsView e;
+        e.parse(f);
+        reason_ = "server refused: " + std::string(e.message.empty() ? "(no message)" : e.message);
+        to_client_.own().append(f.bytes);
+        server_->in.consume(size);
+        co_await flush(client_, to_client_);
+        co_return false;
+      }
+      case 'N':
+        to_client_.own().append(f.bytes);
+        break;
+      case 'v':  // we asked for 3.0 without options; nothing to tell the client
+        break;
+      default:
+        ok = false;
+    }
+    server_->in.consume(size);
+    if (!ok) {
+      fail("08P01", "pgshift: the server sent an invalid message during startup",
+           "server protocol violation during startup (type " + hex_type(f.type) + ")");
+      co_return false;
+    }
+    if (done) {
+      if (co_await flush(client_, to_client_)) {
+        reason_ = "client closed during startup";
+        co_return false;
+      }
+      co_return true;
+    }
+    if (needs_reply && !co_await relay_auth_reply()) co_return false;
+  }
+}
+
+bool Session::on_auth_request(const Frame& f, bool& needs_reply) {
+  protocol::AuthenticationView a;
+  if (!a.parse(f)) return false;
+  needs_reply = a.expects_response();
+  if (a.code != static_cast<std::uint32_t>(protocol::AuthCode::sasl)) {
+    to_client_.own().append(f.bytes);
+    return true;
+  }
+  std::vector<std::string_view> offered;
+  protocol::Reader r(a.data);
+  std::string_view mech;
+  while (r.cstring(mech) && !mech.empty())
+    if (!mech.ends_with("-PLUS")) offered.push_back(mech);
+  if (offered.empty()) return false;
+  protocol::append_authentication_sasl(to_client_.own(), offered);
+  return true;
+}
+
+awaitable<bool> Session::relay_auth_reply() {
+  if (co_await flush(client_, to_client_)) {
+    reason_ = "client closed during authentication";
+    co_return false;
+  }
+  Frame reply;
+  if (auto ec = co_await read_frame(client_, client_in_, Direction::frontend, reply)) {
+    if (ec.category() == protocol::protocol_category()) fail("08P01", ec.message(), "client protocol violation: " + ec.message());
+    else reason_ = "client closed during authentication";
+    co_return false;
+  }
+  if (reply.type != 'p') {
+    fail("08P01", "expected password response, got message type " + hex_type(reply.type),
+         "client protocol violation during authentication");
+    co_return false;
+  }
+  to_server_.own().append(reply.bytes);
+  client_in_.consume(reply.bytes.size());
+  if (co_await flush(server_->stream, to_server_)) {
+    fail("08006", "pgshift: the server closed the connection during authentication", "server closed during authentication");
+    co_return false;
+  }
+  co_return true;
+}
+
+// ---------------------------------------------------------------------------
+// Forwarding
+
+awaitable<void> Session::client_to_server() {
+  ClientSide h{*this};
+  const PumpEnd end = co_await pump(client_, client_in_, server_->stream, to_server_, Direction::frontend, ctx_.limits, h);
+  end_forwarding(end, true);
+}
+
+awaitable<void> Session::server_to_client() {
+  ServerSide h{*this};
+  const PumpEnd end = co_await pump(server_->stream, server_->in, client_, to_client_, Direction::backend, ctx_.limits, h);
+  end_forwarding(end, false);
+}
+
+// The first direction to end decides the reason and wakes the other, whose
+// pending read is cancelled (its writes are left to complete).
+void Session::end_forwarding(const PumpEnd& end, bool from_client) {
+  if (stopping_) return;
+  stopping_ = true;
+  const bool protocol_error = end.ec.category() == protocol::protocol_category();
+  if (from_client) {
+    if (server_) server_->stream.cancel();
+    if (protocol_error) {
+      std::string msg = end.ec == protocol::errc::unknown_message_type
+                            ? "invalid frontend message type " + hex_type(end.bad_type)
+                            : end.ec.message() + " (message type " + hex_type(end.bad_type) + ")";
+      fail("08P01", msg, "client protocol violation: " + msg);
+    } else if (client_terminated_) {
+      reason_ = "client terminated";
+    } else if (end.on_write) {
+      reason_ = "server connection lost: " + end.ec.message();
+      warn_close_ = true;
+    } else {
+      reason_ = is_expected_close(end.ec) ? "client disconnected" : "client connection error: " + end.ec.message();
+    }
+  } else {
+    client_.cancel();
+    if (protocol_error) {
+      fail("08P01", "pgshift: the server sent an invalid message",
+           "server protocol violation: " + end.ec.message() + " (message type " + hex_type(end.bad_type) + ")");
+    } else if (end.on_write) {
+      reason_ = is_expected_close(end.ec) ? "client disconnected" : "client connection error: " + end.ec.message();
+    } else {
+      reason_ = "server closed the connection";
+      warn_close_ = !is_expected_close(end.ec);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+awaitable<error_code> Session::fill(Stream& s, ReadBuffer& in, std::size_t n) {
+  while (in.size() < n) {
+    auto [ec, got] = co_await s.read_some(in.prepare());
+    if (ec) co_return ec;
+    in.commit(got);
+  }
+  co_return error_code{};
+}
+
+awaitable<error_code> Session::read_frame(Stream& s, ReadBuffer& in, Direction dir, Frame& out) {
+  if (auto ec = co_await fill(s, in, protocol::header_size)) co_return ec;
+  protocol::Header h;
+  if (auto ec = protocol::decode_header(in.data(), dir, ctx_.limits, h)) co_return ec;
+  if (!in.reserve(h.total())) co_return make_error_code(std::errc::not_enough_memory);
+  if (auto ec = co_await fill(s, in, h.total())) co_return ec;
+  out = protocol::parse_frame(in.data(), dir, ctx_.limits).frame;
+  co_return error_code{};
+}
+
+awaitable<error_code> Session::flush(Stream& s, WriteBatch& batch) {
+  if (batch.empty()) co_return error_code{};
+  auto [ec, n] = co_await s.write(batch.buffers());
+  batch.clear();
+  co_return ec;
+}
+
+void Session::fail(std::string_view sqlstate, std::string message, std::string reason) {
+  to_client_.clear();
+  protocol::append_error_response(to_client_.own(), {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
+  reason_ = std::move(reason);
+  warn_close_ = true;
+}
+
+void Session::remember_parameter(std::string_view name, std::string_view value) {
+  for (auto& [k, v] : server_params_) {
+    if (k == name) {
+      v.assign(value);
+      return;
+    }
+  }
+  server_params_.emplace_back(name, value);
+}
+
+awaitable<void> Session::finish() {
+  // A queued FATAL error is sent before the connection closes.
+  if (!to_client_.empty()) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
+    co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
+  }
+  if (key_registered_) ctx_.cancels.remove(client_key_);
+  client_.close();
+  if (server_) server_->stream.close();
+  if (counted_) --ctx_.sessions;
+
+  const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+  auto level = warn_close_ ? spdlog::level::warn : spdlog::level::info;
+  spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms reason={}", peer_, user_, database_, ms,
+              reason_.empty() ? "unknown" : reason_);
+  {
+    std::lock_guard lock(ctx_.live_mutex);
+    ctx_.live.erase(shared_from_this());
+  }
+}
+
+void Session::log_open() const {
+  spdlog::info("open client={} user={} database={} tls={}", peer_, user_, database_, client_.is_tls() ? "yes" : "no");
+}
+
+}  // namespace pgshift::proxy

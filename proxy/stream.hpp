@@ -1,0 +1,57 @@
+// One connection end, plain TCP or TLS, with the same read/write calls. It
+// starts plain; `accept_tls`/`connect_tls` upgrade it in place after the
+// SSLRequest exchange.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "proxy/asio.hpp"
+
+namespace pgshift::proxy {
+
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket) : plain_(std::move(socket)) {}
+
+  bool is_tls() const noexcept { return tls_.has_value(); }
+  tcp::socket& socket() noexcept { return tls_ ? tls_->next_layer() : plain_; }
+
+  // Server role toward a client.
+  awaitable<error_code> accept_tls(ssl::context& ctx);
+  // Client role toward a server; `verify_name` set means verify-full against it.
+  awaitable<error_code> connect_tls(ssl::context& ctx, const std::string& sni,
+                                    const std::string& verify_name);
+
+  template <class MutableBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffers& b) {
+    if (tls_) co_return co_await tls_->async_read_some(b, use_tuple);
+    co_return co_await plain_.async_read_some(b, use_tuple);
+  }
+
+  template <class MutableBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> read_exactly(const MutableBuffers& b) {
+    if (tls_) co_return co_await asio::async_read(*tls_, b, use_tuple);
+    co_return co_await asio::async_read(plain_, b, use_tuple);
+  }
+
+  template <class ConstBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& b) {
+    if (tls_) co_return co_await asio::async_write(*tls_, b, use_tuple);
+    co_return co_await asio::async_write(plain_, b, use_tuple);
+  }
+
+  // Cancels pending operations (the coroutine waiting on them wakes with operation_aborted).
+  void cancel() noexcept;
+  void close() noexcept;
+
+ private:
+  tcp::socket plain_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+};
+
+}  // namespace pgshift::proxy

@@ -1,0 +1,573 @@
+// Tests for config loading, validation and endpoint parsing.
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace pgshift::config;
+using std::chrono::milliseconds;
+
+// A fresh folder per test under the gtest temp dir, removed afterwards.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = fs::path(::testing::TempDir()) /
+           ("pgshift_config_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Writes `text` to dir_/rel (creating folders) and returns the full path.
+  std::string write(const std::string& rel, const std::string& text) {
+    fs::path p = dir_ / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+
+  fs::path dir_;
+};
+
+const ConfigError* find_error(const std::vector<ConfigError>& errors, const std::string& key) {
+  for (const auto& e : errors) {
+    if (e.key == key) return &e;
+  }
+  return nullptr;
+}
+
+std::string dump(const std::vector<ConfigError>& errors) {
+  std::string out;
+  for (const auto& e : errors) out += "  " + e.what() + "\n";
+  return out;
+}
+
+constexpr const char* kMinimal = "[primary]\nhost = \"db\"\nport = 5432\n";
+
+// Loads `text` (as a string) and expects exactly one error, on `key`.
+void expect_single_error(const std::string& text, const std::string& key,
+                         const std::string& reason_part = "") {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(text, "test.toml", errors);
+  EXPECT_FALSE(cfg.has_value()) << text;
+  ASSERT_EQ(errors.size(), 1u) << text << "\n" << dump(errors);
+  EXPECT_EQ(errors[0].key, key) << text;
+  EXPECT_EQ(errors[0].file, "test.toml");
+  if (!reason_part.empty()) {
+    EXPECT_NE(errors[0].reason.find(reason_part), std::string::npos)
+        << "reason: " << errors[0].reason << "\nexpected to contain: " << reason_part;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Valid files
+
+TEST_F(ConfigTest, FullValidFileRoundTrip) {
+  std::string crt = write("server.crt", "cert");
+  std::string key = write("server.key", "key");
+  std::string ca = write("ca.crt", "ca");
+  std::string ccrt = write("client.crt", "cert");
+  std::string ckey = write("client.key", "key");
+  std::string path = write("pgshift.toml", R"(
+[proxy]
+listen = "[::1]:7432"
+threads = 4
+login_timeout_ms = 1500
+shutdown_timeout_ms = 0
+max_message_size = 10000
+buffer_size = 1048576
+max_connections = 50
+
+[log]
+level = "debug"
+
+[client_tls]
+mode = "require"
+cert = ")" + crt + R"("
+key = ")" + key + R"("
+
+[primary]
+host = "db.example.com"
+port = 65535
+connect_timeout_ms = 250
+
+[primary.tls]
+mode = "verify-full"
+ca = ")" + ca + R"("
+cert = ")" + ccrt + R"("
+key = ")" + ckey + R"("
+)");
+
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(cfg->source, path);
+  EXPECT_EQ(cfg->listen.host, "::1");
+  EXPECT_EQ(cfg->listen.port, 7432);
+  EXPECT_EQ(cfg->threads, 4u);
+  EXPECT_EQ(cfg->login_timeout, milliseconds(1500));
+  EXPECT_EQ(cfg->shutdown_timeout, milliseconds(0));
+  EXPECT_EQ(cfg->max_message_size, 10000u);
+  EXPECT_EQ(cfg->buffer_size, 1048576u);
+  EXPECT_EQ(cfg->max_connections, 50u);
+  EXPECT_EQ(cfg->log_level, "debug");
+  EXPECT_EQ(cfg->client_tls.mode, ClientTlsMode::require);
+  EXPECT_EQ(cfg->client_tls.cert_file, crt);
+  EXPECT_EQ(cfg->client_tls.key_file, key);
+  EXPECT_EQ(cfg->primary.address.host, "db.example.com");
+  EXPECT_EQ(cfg->primary.address.port, 65535);
+  EXPECT_EQ(cfg->primary.connect_timeout, milliseconds(250));
+  EXPECT_EQ(cfg->primary.tls.mode, ServerTlsMode::verify_full);
+  EXPECT_EQ(cfg->primary.tls.ca_file, ca);
+  EXPECT_EQ(cfg->primary.tls.cert_file, ccrt);
+  EXPECT_EQ(cfg->primary.tls.key_file, ckey);
+}
+
+TEST_F(ConfigTest, DefaultsWhenOnlyPrimaryIsGiven) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(kMinimal, "min.toml", errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  Config def;
+  EXPECT_EQ(cfg->source, "min.toml");
+  EXPECT_EQ(cfg->listen.host, "127.0.0.1");
+  EXPECT_EQ(cfg->listen.port, 6432);
+  EXPECT_EQ(cfg->threads, 0u);
+  EXPECT_EQ(cfg->login_timeout, milliseconds(10000));
+  EXPECT_EQ(cfg->shutdown_timeout, milliseconds(30000));
+  EXPECT_EQ(cfg->max_message_size, 1u << 30);
+  EXPECT_EQ(cfg->buffer_size, 8192u);
+  EXPECT_EQ(cfg->max_connections, 10000u);
+  EXPECT_EQ(cfg->log_level, "info");
+  EXPECT_EQ(cfg->client_tls.mode, ClientTlsMode::disable);
+  EXPECT_EQ(cfg->primary.address.host, "db");
+  EXPECT_EQ(cfg->primary.address.port, 5432);
+  EXPECT_EQ(cfg->primary.connect_timeout, milliseconds(5000));
+  EXPECT_EQ(cfg->primary.tls.mode, ServerTlsMode::disable);
+  EXPECT_EQ(cfg->max_message_size, def.max_message_size);
+}
+
+TEST_F(ConfigTest, AllTlsModesAccepted) {
+  for (const char* mode : {"disable", "prefer", "require"}) {
+    std::vector<ConfigError> errors;
+    auto cfg = load_string(std::string(kMinimal) + "[primary.tls]\nmode = \"" + mode + "\"\n",
+                           "t.toml", errors);
+    EXPECT_TRUE(cfg.has_value()) << mode << "\n" << dump(errors);
+  }
+  std::string crt = write("a.crt", "x");
+  std::string key = write("a.key", "x");
+  for (const char* mode : {"allow", "require"}) {
+    std::vector<ConfigError> errors;
+    auto cfg = load_string(std::string(kMinimal) + "[client_tls]\nmode = \"" + mode +
+                               "\"\ncert = \"" + crt + "\"\nkey = \"" + key + "\"\n",
+                           "t.toml", errors);
+    EXPECT_TRUE(cfg.has_value()) << mode << "\n" << dump(errors);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Single bad values: each names its key.
+
+struct BadCase {
+  const char* text;
+  const char* key;
+  const char* reason;
+};
+
+class BadValue : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadValue, NamesTheKey) {
+  const BadCase& c = GetParam();
+  expect_single_error(c.text, c.key, c.reason);
+}
+
+#define PRIMARY "[primary]\nhost = \"db\"\nport = 5432\n"
+
+INSTANTIATE_TEST_SUITE_P(
+    Config, BadValue,
+    ::testing::Values(
+        // [primary]
+        BadCase{"[primary]\nhost = \"db\"\n", "primary.port", "missing"},
+        BadCase{"[primary]\nport = 5432\n", "primary.host", "missing"},
+        BadCase{"[primary]\nhost = \"\"\nport = 5432\n", "primary.host", "empty"},
+        BadCase{"[primary]\nhost = \"db\"\nport = 0\n", "primary.port", "between 1 and 65535"},
+        BadCase{"[primary]\nhost = \"db\"\nport = 65536\n", "primary.port", "between"},
+        BadCase{"[primary]\nhost = \"db\"\nport = -1\n", "primary.port", "between"},
+        BadCase{"[primary]\nhost = \"db\"\nport = \"5432\"\n", "primary.port",
+                "expected an integer"},
+        BadCase{"[primary]\nhost = \"db\"\nport = 5432.0\n", "primary.port",
+                "expected an integer"},
+        BadCase{"[primary]\nhost = 5\nport = 5432\n", "primary.host", "expected a string"},
+        BadCase{PRIMARY "connect_timeout_ms = 0\n", "primary.connect_timeout_ms", "between"},
+        BadCase{"primary = 3\n", "primary", "expected a table"},
+        // [proxy]
+        BadCase{PRIMARY "[proxy]\nthreads = 257\n", "proxy.threads", "between 0 and 256"},
+        BadCase{PRIMARY "[proxy]\nthreads = -1\n", "proxy.threads", "between"},
+        BadCase{PRIMARY "[proxy]\nthreads = true\n", "proxy.threads", "expected an integer"},
+        BadCase{PRIMARY "[proxy]\nlogin_timeout_ms = 0\n", "proxy.login_timeout_ms", "between"},
+        BadCase{PRIMARY "[proxy]\nshutdown_timeout_ms = -1\n", "proxy.shutdown_timeout_ms",
+                "between"},
+        BadCase{PRIMARY "[proxy]\nmax_message_size = 9999\n", "proxy.max_message_size",
+                "between"},
+        BadCase{PRIMARY "[proxy]\nmax_message_size = 1073741825\n", "proxy.max_message_size",
+                "between"},
+        BadCase{PRIMARY "[proxy]\nbuffer_size = 1023\n", "proxy.buffer_size", "between"},
+        BadCase{PRIMARY "[proxy]\nbuffer_size = 1048577\n", "proxy.buffer_size", "between"},
+        BadCase{PRIMARY "[proxy]\nmax_connections = 0\n", "proxy.max_connections", "between"},
+        BadCase{PRIMARY "[proxy]\nlisten = \"localhost\"\n", "proxy.listen", "host:port"},
+        BadCase{PRIMARY "[proxy]\nlisten = 6432\n", "proxy.listen", "expected a string"},
+        BadCase{"proxy = [1, 2]\n" PRIMARY, "proxy", "expected a table"},
+        BadCase{PRIMARY "proxy = 1\n", "primary.proxy",
+                "unknown key (did you mean \"proxy\" at the top level?)"},
+        // [log]
+        BadCase{PRIMARY "[log]\nlevel = \"verbose\"\n", "log.level", "must be one of"},
+        BadCase{PRIMARY "[log]\nlevel = 1\n", "log.level", "expected a string"},
+        // [client_tls]
+        BadCase{PRIMARY "[client_tls]\nmode = \"on\"\n", "client_tls.mode", "must be one of"},
+        BadCase{PRIMARY "[client_tls]\nmode = \"disable\"\ncert = 1\n", "client_tls.cert",
+                "expected a string"},
+        // [primary.tls]
+        BadCase{PRIMARY "[primary.tls]\nmode = \"verify_ca\"\n", "primary.tls.mode",
+                "must be one of"},
+        BadCase{PRIMARY "[primary.tls]\nmode = \"verify-ca\"\n", "primary.tls.ca", "required"},
+        BadCase{PRIMARY "[primary.tls]\nmode = \"verify-full\"\n", "primary.tls.ca", "required"},
+        BadCase{PRIMARY "[primary.tls]\nmode = \"prefer\"\nca = \"/nonexistent/ca.crt\"\n",
+                "primary.tls.ca", "not found: /nonexistent/ca.crt"},
+        BadCase{PRIMARY "[primary.tls]\nmode = \"disable\"\ncert = \"c.crt\"\n",
+                "primary.tls.key", "required when cert"},
+        // unknown keys and sections
+        BadCase{PRIMARY "[proxy]\ntreads = 2\n", "proxy.treads",
+                "unknown key (did you mean \"threads\"?)"},
+        BadCase{PRIMARY "[proxy]\nlogin_timeout = 2\n", "proxy.login_timeout",
+                "did you mean \"login_timeout_ms\""},
+        BadCase{"threads = 2\n" PRIMARY, "threads", "did you mean \"proxy.threads\""},
+        BadCase{PRIMARY "threads = 2\n", "primary.threads", "did you mean \"proxy.threads\""},
+        BadCase{PRIMARY "[replica]\nhost = \"x\"\n", "replica", "unknown section"},
+        BadCase{PRIMARY "[primary.tls]\nsslmode = \"x\"\n", "primary.tls.sslmode", "unknown key"},
+        BadCase{PRIMARY "[log]\n\"a b\" = 1\n", "log.\"a b\"", "unknown key"}));
+
+#undef PRIMARY
+
+TEST_F(ConfigTest, ClientTlsRequiresCertAndKey) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) + "[client_tls]\nmode = \"allow\"\n", "t.toml",
+                         errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 2u) << dump(errors);
+  ASSERT_NE(find_error(errors, "client_tls.cert"), nullptr);
+  ASSERT_NE(find_error(errors, "client_tls.key"), nullptr);
+  EXPECT_NE(find_error(errors, "client_tls.cert")->reason.find("required"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ClientTlsFilesMustExist) {
+  std::string crt = write("server.crt", "x");
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) + "[client_tls]\nmode = \"require\"\ncert = \"" +
+                             crt + "\"\nkey = \"" + (dir_ / "missing.key").string() + "\"\n",
+                         "t.toml", errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "client_tls.key");
+  EXPECT_NE(errors[0].reason.find("missing.key"), std::string::npos);
+
+  // A directory is not a usable file either.
+  errors.clear();
+  cfg = load_string(std::string(kMinimal) + "[client_tls]\nmode = \"require\"\ncert = \"" +
+                        dir_.string() + "\"\nkey = \"" + crt + "\"\n",
+                    "t.toml", errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "client_tls.cert");
+}
+
+TEST_F(ConfigTest, UnreadableFileIsReported) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root can read any file";
+  std::string crt = write("server.crt", "x");
+  std::string key = write("server.key", "x");
+  fs::permissions(key, fs::perms::none);
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) + "[client_tls]\nmode = \"require\"\ncert = \"" +
+                             crt + "\"\nkey = \"" + key + "\"\n",
+                         "t.toml", errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "client_tls.key");
+  EXPECT_NE(errors[0].reason.find("cannot read"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Several problems at once
+
+TEST_F(ConfigTest, AllErrorsAreReportedTogether) {
+  std::string path = write("bad.toml", R"(
+[proxy]
+threads = 1000
+buffer_size = "big"
+colour = "blue"
+
+[log]
+level = "loud"
+
+[primary]
+port = 99999
+)");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  EXPECT_FALSE(cfg);
+  for (const char* key : {"proxy.threads", "proxy.buffer_size", "proxy.colour", "log.level",
+                          "primary.host", "primary.port"}) {
+    const ConfigError* e = find_error(errors, key);
+    ASSERT_NE(e, nullptr) << key << "\n" << dump(errors);
+    EXPECT_EQ(e->file, path);
+  }
+  // A rejected value is not reported a second time by the cross-field checks.
+  EXPECT_EQ(errors.size(), 6u) << dump(errors);
+}
+
+TEST_F(ConfigTest, MissingPrimarySectionNamesBothKeys) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string("[proxy]\nthreads = 1\n", "t.toml", errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 2u) << dump(errors);
+  EXPECT_NE(find_error(errors, "primary.host"), nullptr);
+  EXPECT_NE(find_error(errors, "primary.port"), nullptr);
+
+  errors.clear();
+  EXPECT_FALSE(load_string("", "empty.toml", errors));
+  EXPECT_EQ(errors.size(), 2u) << dump(errors);
+}
+
+TEST_F(ConfigTest, ErrorsAreAppended) {
+  std::vector<ConfigError> errors{ConfigError{"earlier", "", "kept"}};
+  EXPECT_FALSE(load_string("[primary]\nhost = \"x\"\n", "t.toml", errors));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].file, "earlier");
+  EXPECT_EQ(errors[1].key, "primary.port");
+}
+
+// ---------------------------------------------------------------------------
+// Syntax errors and unreadable config files
+
+TEST_F(ConfigTest, SyntaxErrorReportsLineAndColumn) {
+  std::string path = write("syntax.toml", "[primary]\nhost = \"db\"\nport = = 5432\n");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  EXPECT_FALSE(cfg);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].file, path);
+  EXPECT_TRUE(errors[0].key.empty());
+  EXPECT_NE(errors[0].reason.find("line 3"), std::string::npos) << errors[0].reason;
+  EXPECT_NE(errors[0].reason.find("column"), std::string::npos) << errors[0].reason;
+  EXPECT_EQ(errors[0].what().rfind(path + ": ", 0), 0u) << errors[0].what();
+}
+
+TEST_F(ConfigTest, DuplicateKeyIsASyntaxError) {
+  std::vector<ConfigError> errors;
+  EXPECT_FALSE(load_string("[primary]\nhost = \"a\"\nhost = \"b\"\nport = 1\n", "dup.toml",
+                           errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].reason.find("line 3"), std::string::npos) << errors[0].reason;
+}
+
+TEST_F(ConfigTest, MissingFileIsReported) {
+  std::string path = (dir_ / "nope.toml").string();
+  std::vector<ConfigError> errors;
+  EXPECT_FALSE(load_file(path, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].file, path);
+  EXPECT_FALSE(errors[0].reason.empty());
+
+  errors.clear();
+  EXPECT_FALSE(load_file(dir_.string(), errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].file, dir_.string());
+}
+
+// ---------------------------------------------------------------------------
+// Relative paths
+
+TEST_F(ConfigTest, RelativePathsResolveAgainstConfigDirectory) {
+  write("etc/certs/server.crt", "x");
+  write("etc/certs/server.key", "x");
+  write("etc/ca.crt", "x");
+  std::string abs_key = write("elsewhere/client.key", "x");
+  write("etc/client.crt", "x");
+  std::string path = write("etc/pgshift.toml", std::string(kMinimal) + R"(
+[client_tls]
+mode = "require"
+cert = "certs/server.crt"
+key = "certs/server.key"
+
+[primary.tls]
+mode = "verify-ca"
+ca = "ca.crt"
+cert = "client.crt"
+key = ")" + abs_key + "\"\n");
+
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  fs::path etc = dir_ / "etc";
+  EXPECT_EQ(fs::path(cfg->client_tls.cert_file), etc / "certs/server.crt");
+  EXPECT_EQ(fs::path(cfg->client_tls.key_file), etc / "certs/server.key");
+  EXPECT_EQ(fs::path(cfg->primary.tls.ca_file), etc / "ca.crt");
+  EXPECT_EQ(fs::path(cfg->primary.tls.cert_file), etc / "client.crt");
+  EXPECT_EQ(cfg->primary.tls.key_file, abs_key);  // absolute paths are untouched
+}
+
+TEST_F(ConfigTest, RelativePathMissingNextToConfigIsReported) {
+  write("cwdfile.crt", "x");
+  std::string path = write("etc/pgshift.toml", std::string(kMinimal) +
+                                                   "[primary.tls]\nmode = \"verify-ca\"\n"
+                                                   "ca = \"../cwdfile.crt\"\n");
+  std::vector<ConfigError> errors;
+  EXPECT_TRUE(load_file(path, errors)) << dump(errors);
+
+  errors.clear();
+  path = write("etc/other.toml",
+               std::string(kMinimal) + "[primary.tls]\nmode = \"verify-ca\"\nca = \"ca.crt\"\n");
+  EXPECT_FALSE(load_file(path, errors));
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "primary.tls.ca");
+  EXPECT_NE(errors[0].reason.find((dir_ / "etc" / "ca.crt").string()), std::string::npos)
+      << errors[0].reason;
+}
+
+TEST_F(ConfigTest, LoadStringResolvesAgainstCurrentDirectory) {
+  write("here.crt", "x");
+  write("here.key", "x");
+  fs::path old = fs::current_path();
+  fs::current_path(dir_);
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) +
+                             "[client_tls]\nmode = \"require\"\ncert = \"here.crt\"\n"
+                             "key = \"here.key\"\n",
+                         "inline", errors);
+  fs::current_path(old);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->source, "inline");
+  // Kept relative: it names the same file as long as the directory is the same.
+  EXPECT_EQ(cfg->client_tls.cert_file, "here.crt");
+  EXPECT_EQ(cfg->client_tls.key_file, "here.key");
+
+  // From another directory the same text fails, naming the key.
+  errors.clear();
+  EXPECT_FALSE(load_string(std::string(kMinimal) +
+                               "[client_tls]\nmode = \"require\"\ncert = \"here.crt\"\n"
+                               "key = \"here.key\"\n",
+                           "inline", errors));
+  EXPECT_NE(find_error(errors, "client_tls.cert"), nullptr) << dump(errors);
+}
+
+// ---------------------------------------------------------------------------
+// validate() on a Config built in code (as from command-line flags)
+
+TEST(ConfigValidate, DefaultConfigNeedsPrimary) {
+  Config cfg;
+  std::vector<ConfigError> errors;
+  validate(cfg, errors);
+  ASSERT_EQ(errors.size(), 2u) << dump(errors);
+  EXPECT_NE(find_error(errors, "primary.host"), nullptr);
+  EXPECT_NE(find_error(errors, "primary.port"), nullptr);
+  EXPECT_EQ(errors[0].file, "<command line>");
+
+  cfg.primary.address = {"db", 5432};
+  errors.clear();
+  validate(cfg, errors);
+  EXPECT_TRUE(errors.empty()) << dump(errors);
+}
+
+TEST(ConfigValidate, RangesAndCrossFieldRules) {
+  Config cfg;
+  cfg.primary.address = {"db", 5432};
+  cfg.threads = 300;
+  cfg.login_timeout = milliseconds(0);
+  cfg.shutdown_timeout = milliseconds(-5);
+  cfg.max_message_size = 100;
+  cfg.buffer_size = 2u << 20;
+  cfg.max_connections = 0;
+  cfg.log_level = "chatty";
+  cfg.listen.host.clear();
+  cfg.client_tls.mode = ClientTlsMode::require;
+  cfg.primary.connect_timeout = milliseconds(0);
+  cfg.primary.tls.mode = ServerTlsMode::verify_full;
+  cfg.primary.tls.cert_file = "/nonexistent/client.crt";
+
+  std::vector<ConfigError> errors;
+  validate(cfg, errors);
+  for (const char* key :
+       {"proxy.listen", "proxy.threads", "proxy.login_timeout_ms", "proxy.shutdown_timeout_ms",
+        "proxy.max_message_size", "proxy.buffer_size", "proxy.max_connections", "log.level",
+        "client_tls.cert", "client_tls.key", "primary.connect_timeout_ms", "primary.tls.ca",
+        "primary.tls.key"}) {
+    EXPECT_NE(find_error(errors, key), nullptr) << key << "\n" << dump(errors);
+  }
+  EXPECT_NE(find_error(errors, "primary.tls.cert"), nullptr) << dump(errors);  // not found
+}
+
+TEST(ConfigValidate, KeyWithoutCert) {
+  Config cfg;
+  cfg.primary.address = {"db", 5432};
+  cfg.primary.tls.key_file = "k.key";
+  std::vector<ConfigError> errors;
+  validate(cfg, errors);
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "primary.tls.cert");
+}
+
+TEST(ConfigError, WhatFormat) {
+  EXPECT_EQ((ConfigError{"a.toml", "primary.port", "bad"}).what(), "a.toml: primary.port: bad");
+  EXPECT_EQ((ConfigError{"a.toml", "", "line 1, column 2: oops"}).what(),
+            "a.toml: line 1, column 2: oops");
+}
+
+// ---------------------------------------------------------------------------
+// parse_endpoint
+
+TEST(ParseEndpoint, Valid) {
+  struct Case {
+    const char* text;
+    const char* host;
+    std::uint16_t port;
+  };
+  for (const Case& c : {Case{"127.0.0.1:6432", "127.0.0.1", 6432}, Case{"localhost:1", "localhost", 1},
+                        Case{"db.example.com:65535", "db.example.com", 65535},
+                        Case{"[::1]:6432", "::1", 6432}, Case{"[::]:5432", "::", 5432},
+                        Case{"0.0.0.0:06432", "0.0.0.0", 6432},
+                        Case{"[fe80::1%eth0]:7000", "fe80::1%eth0", 7000}}) {
+    Endpoint ep;
+    ASSERT_TRUE(parse_endpoint(c.text, ep)) << c.text;
+    EXPECT_EQ(ep.host, c.host) << c.text;
+    EXPECT_EQ(ep.port, c.port) << c.text;
+  }
+}
+
+TEST(ParseEndpoint, Invalid) {
+  for (const char* text :
+       {"", ":", "localhost", "localhost:", ":6432", "[]:6432", "[::1]", "[::1]:", "::1:6432",
+        "[::1:6432", "::1]:6432", "host:0", "host:65536", "host:99999999", "host:-1", "host:+80",
+        "host:80a", "host: 80", "host:6432 ", "ho st:80", "[::1]x:80"}) {
+    Endpoint ep{"unchanged", 1};
+    EXPECT_FALSE(parse_endpoint(text, ep)) << '"' << text << '"';
+    EXPECT_EQ(ep.host, "unchanged") << text;
+    EXPECT_EQ(ep.port, 1) << text;
+  }
+}
+
+}  // namespace
