@@ -71,12 +71,12 @@ void WriteBatch::seal_own() {
   own_sealed_ = own_.size();
 }
 
-const std::vector<boost::asio::const_buffer>& WriteBatch::buffers() {
+BufferView WriteBatch::buffers() {
   seal_own();
   buffers_.clear();
   for (const Segment& s : segments_)
     buffers_.emplace_back(s.data ? s.data : own_.data() + s.offset, s.size);
-  return buffers_;
+  return {buffers_.data(), buffers_.data() + buffers_.size()};
 }
 
 void WriteBatch::clear() noexcept {

@@ -44,6 +44,15 @@ class ReadBuffer {
   std::size_t end_ = 0;
 };
 
+// A buffer sequence over a WriteBatch's storage that Asio can copy for free
+// (a std::vector would be copied, with an allocation, by every async_write).
+struct BufferView {
+  const boost::asio::const_buffer* first;
+  const boost::asio::const_buffer* last;
+  const boost::asio::const_buffer* begin() const noexcept { return first; }
+  const boost::asio::const_buffer* end() const noexcept { return last; }
+};
+
 class WriteBatch {
  public:
   // Forwards original bytes (they must stay valid until the write completes).
@@ -54,7 +63,8 @@ class WriteBatch {
   void seal_own();
 
   bool empty() const noexcept { return segments_.empty() && own_.size() == own_sealed_; }
-  const std::vector<boost::asio::const_buffer>& buffers();
+  // Valid until the batch changes.
+  BufferView buffers();
   void clear() noexcept;
 
  private:

@@ -1,5 +1,6 @@
 // pgshift command line: run from a config file or from flags, check a config,
 // print help or the version.
+#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -128,11 +129,19 @@ int main(int argc, char** argv) {
   auto cfg = make_config(args);
   if (!cfg) return 2;
 
-  auto logger = spdlog::stderr_color_mt("pgshift");
+  // Log lines are written by spdlog's own thread, so a slow reader of stderr
+  // never stalls an I/O thread (unless 8192 lines are queued, then it waits).
+  spdlog::init_thread_pool(8192, 1);
+  auto logger = spdlog::stderr_color_mt<spdlog::async_factory>("pgshift");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
 
-  pgshift::proxy::Listener listener(std::move(*cfg));
-  return listener.run();
+  int rc = 0;
+  {
+    pgshift::proxy::Listener listener(std::move(*cfg));
+    rc = listener.run();
+  }
+  spdlog::shutdown();  // flushes the queue
+  return rc;
 }

@@ -93,11 +93,15 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, Stream& to, WriteBatch& ou
                         protocol::Direction dir, const protocol::Limits& limits, Handler& h) {
   std::size_t passing = 0;
   PumpEnd end;
+  bool buffered = in.size() > 0;  // bytes that arrived with the end of login
   for (;;) {
     if (h.stopping()) co_return PumpEnd{asio::error::operation_aborted};
-    auto [rec, n] = co_await from.read_some(in.prepare());
-    if (rec) co_return PumpEnd{rec};
-    in.commit(n);
+    if (!buffered) {
+      auto [rec, n] = co_await from.read_some(in.prepare());
+      if (rec) co_return PumpEnd{rec};
+      in.commit(n);
+    }
+    buffered = false;
 
     bool stop = false;
     std::size_t grow_to = 0;

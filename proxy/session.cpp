@@ -116,6 +116,7 @@ awaitable<void> Session::run() {
   asio::steady_timer timer(co_await asio::this_coro::executor, ctx_.cfg.login_timeout);
   auto logged_in = co_await (login() || timer.async_wait(use_tuple));
   if (logged_in.index() == 1) {
+    to_client_.clear();  // a write cut off by the timeout may have sent part of it
     fail("08P01", "pgshift: login timed out", "login timeout");
   } else if (std::get<0>(logged_in) && !stopping_) {
     co_await (client_to_server() && server_to_client());
@@ -477,8 +478,8 @@ awaitable<error_code> Session::flush(Stream& s, WriteBatch& batch) {
 }
 
 void Session::fail(std::string_view sqlstate, std::string message, std::string reason) {
-  to_client_.clear();
-  protocol::append_error_response(to_client_.own(), {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
+  fatal_.clear();
+  protocol::append_error_response(fatal_, {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
   reason_ = std::move(reason);
   warn_close_ = true;
 }
@@ -494,8 +495,10 @@ void Session::remember_parameter(std::string_view name, std::string_view value) 
 }
 
 awaitable<void> Session::finish() {
-  // A queued FATAL error is sent before the connection closes.
-  if (!to_client_.empty()) {
+  // What login queued for the client, then the FATAL error, go out before
+  // the close; a client that does not read gets a second, not more.
+  if (!fatal_.empty()) {
+    to_client_.own().append(fatal_);
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
     co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
   }

@@ -60,7 +60,8 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<error_code> fill(Stream& s, ReadBuffer& in, std::size_t n);
   awaitable<error_code> read_frame(Stream& s, ReadBuffer& in, protocol::Direction dir, protocol::Frame& out);
   awaitable<error_code> flush(Stream& s, WriteBatch& batch);
-  // Queues a FATAL error for the client, to be sent before closing.
+  // Sets the FATAL error sent to the client just before closing. Kept apart
+  // from to_client_, which a pump may be writing from at that moment.
   void fail(std::string_view sqlstate, std::string message, std::string reason);
   void remember_parameter(std::string_view name, std::string_view value);
   awaitable<void> finish();
@@ -78,6 +79,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string database_ = "?";
   std::chrono::steady_clock::time_point started_;
   std::string reason_;
+  std::string fatal_;  // ErrorResponse sent last, if any
   bool warn_close_ = false;       // the close reason deserves a warning
   bool client_terminated_ = false;
   bool stopping_ = false;
