@@ -22,6 +22,10 @@ using awaitable = boost::asio::awaitable<T>;
 // Completion token: results come back as a tuple beginning with the error_code.
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+// True for pgshift::protocol errors (a std::error_code carried inside Boost's
+// error_code, whose own category() does not compare equal to the std one).
+bool is_protocol_error(const error_code& ec) noexcept;
+
 // End-of-stream conditions that are a normal close, not a failure worth a warning.
 bool is_expected_close(const error_code& ec) noexcept;
 

@@ -284,7 +284,7 @@ awaitable<bool> Session::relay_authentication() {
     }
     Frame f;
     if (auto ec = co_await read_frame(server_->stream, server_->in, Direction::backend, f)) {
-      if (ec.category() == protocol::protocol_category())
+      if (is_protocol_error(ec))
         fail("08P01", "pgshift: the server sent an invalid message during startup", "server protocol violation: " + ec.message());
       else
         fail("08006", "pgshift: the server closed the connection during startup", "server closed during startup");
@@ -380,7 +380,7 @@ awaitable<bool> Session::relay_auth_reply() {
   }
   Frame reply;
   if (auto ec = co_await read_frame(client_, client_in_, Direction::frontend, reply)) {
-    if (ec.category() == protocol::protocol_category()) fail("08P01", ec.message(), "client protocol violation: " + ec.message());
+    if (is_protocol_error(ec)) fail("08P01", ec.message(), "client protocol violation: " + ec.message());
     else reason_ = "client closed during authentication";
     co_return false;
   }
@@ -418,7 +418,7 @@ awaitable<void> Session::server_to_client() {
 void Session::end_forwarding(const PumpEnd& end, bool from_client) {
   if (stopping_) return;
   stopping_ = true;
-  const bool protocol_error = end.ec.category() == protocol::protocol_category();
+  const bool protocol_error = is_protocol_error(end.ec);
   if (from_client) {
     if (server_) server_->stream.cancel();
     if (protocol_error) {

@@ -2,7 +2,13 @@
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
+#include "protocol/error.hpp"
+
 namespace pgshift::proxy {
+
+bool is_protocol_error(const error_code& ec) noexcept {
+  return static_cast<std::error_code>(ec).category() == protocol::protocol_category();
+}
 
 bool is_expected_close(const error_code& ec) noexcept {
   return ec == asio::error::eof || ec == asio::error::connection_reset ||
