@@ -45,8 +45,11 @@ awaitable<ConnectResult> negotiate_tls(const config::Upstream& cfg, ssl::context
     if (conn.stream.socket().available(aec) != 0 || aec)
       co_return ConnectResult{protocol::errc::bad_ssl_response,
                               "server sent unencrypted data after accepting SSL"};
-    const bool full = cfg.tls.mode == config::ServerTlsMode::verify_full;
-    if (auto ec = co_await conn.stream.connect_tls(tls, cfg.address.host, full ? cfg.address.host : ""))
+    // Named, not a temporary inside the co_await: GCC 12 destroys temporaries
+    // of a conditional expression in a co_await twice.
+    std::string verify_name;
+    if (cfg.tls.mode == config::ServerTlsMode::verify_full) verify_name = cfg.address.host;
+    if (auto ec = co_await conn.stream.connect_tls(tls, cfg.address.host, verify_name))
       co_return ConnectResult{ec, "TLS handshake with the server failed: " + ec.message()};
     co_return ConnectResult{};
   }
