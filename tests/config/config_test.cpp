@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -189,6 +191,8 @@ struct BadCase {
   const char* key;
   const char* reason;
 };
+// Shown by gtest (and so in ctest's names) instead of the struct's raw bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.key; }
 
 class BadValue : public ::testing::TestWithParam<BadCase> {};
 
@@ -260,7 +264,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{PRIMARY "threads = 2\n", "primary.threads", "did you mean \"proxy.threads\""},
         BadCase{PRIMARY "[replica]\nhost = \"x\"\n", "replica", "unknown section"},
         BadCase{PRIMARY "[primary.tls]\nsslmode = \"x\"\n", "primary.tls.sslmode", "unknown key"},
-        BadCase{PRIMARY "[log]\n\"a b\" = 1\n", "log.\"a b\"", "unknown key"}));
+        BadCase{PRIMARY "[log]\n\"a b\" = 1\n", "log.\"a b\"", "unknown key"}),
+    // Readable ctest names: the case's index and the key it is about.
+    [](const ::testing::TestParamInfo<BadCase>& param_info) {
+      std::string name = std::to_string(param_info.index) + "_";
+      for (const char* p = param_info.param.key; *p; ++p)
+        name += std::isalnum(static_cast<unsigned char>(*p)) ? *p : '_';
+      return name;
+    });
 
 #undef PRIMARY
 
