@@ -1,0 +1,113 @@
+#include "rewrite/pg_query.hpp"
+
+#include <algorithm>
+
+namespace pgshift::rewrite::pg {
+
+ParseTree parse(const std::string& sql, std::string& error) {
+  PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql.c_str());
+  ParseTree tree;
+  if (r.error) {
+    error = r.error->message ? r.error->message : "parse error";
+  } else {
+    tree.reset(pg_query__parse_result__unpack(nullptr, r.parse_tree.len,
+                                              reinterpret_cast<const uint8_t*>(r.parse_tree.data)));
+    if (!tree) error = "could not read the parse tree";
+  }
+  pg_query_free_protobuf_parse_result(r);
+  return tree;
+}
+
+bool Token::literal() const noexcept {
+  switch (kind) {
+    case PG_QUERY__TOKEN__SCONST: case PG_QUERY__TOKEN__USCONST: case PG_QUERY__TOKEN__ICONST:
+    case PG_QUERY__TOKEN__FCONST: case PG_QUERY__TOKEN__BCONST: case PG_QUERY__TOKEN__XCONST:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool Token::identifier_like() const noexcept { return kind == PG_QUERY__TOKEN__IDENT || keyword; }
+
+bool scan(const std::string& sql, std::vector<Token>& out) {
+  out.clear();
+  PgQueryScanResult r = pg_query_scan(sql.c_str());
+  bool ok = !r.error;
+  if (ok) {
+    PgQuery__ScanResult* s = pg_query__scan_result__unpack(nullptr, r.pbuf.len,
+                                                          reinterpret_cast<const uint8_t*>(r.pbuf.data));
+    ok = s != nullptr;
+    if (s) {
+      out.reserve(s->n_tokens);
+      for (std::size_t i = 0; i < s->n_tokens; ++i) {
+        const PgQuery__ScanToken* t = s->tokens[i];
+        if (t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT) continue;
+        out.push_back({static_cast<std::uint32_t>(t->start), static_cast<std::uint32_t>(t->end), t->token,
+                       t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD});
+      }
+      pg_query__scan_result__free_unpacked(s, nullptr);
+    }
+  }
+  pg_query_free_scan_result(r);
+  return ok;
+}
+
+std::string identifier(std::string_view t) {
+  if (t.empty()) return {};
+  if (t.front() == '"') {
+    if (t.size() < 2 || t.back() != '"') return {};
+    std::string out;
+    for (std::size_t i = 1; i + 1 < t.size(); ++i) {
+      out.push_back(t[i]);
+      if (t[i] == '"') ++i;  // "" stands for one quote
+    }
+    return out;
+  }
+  std::string out(t);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+int token_at(const std::vector<Token>& tokens, std::uint32_t offset) noexcept {
+  auto it = std::lower_bound(tokens.begin(), tokens.end(), offset,
+                             [](const Token& t, std::uint32_t o) { return t.start < o; });
+  if (it == tokens.end() || it->start != offset) return -1;
+  return static_cast<int>(it - tokens.begin());
+}
+
+std::size_t nesting_estimate(const std::vector<Token>& tokens, std::string_view sql) noexcept {
+  std::size_t depth = 0, run = 0, worst = 0;
+  for (const Token& t : tokens) {
+    switch (t.kind) {
+      case '(': case '[':
+        ++depth;
+        run = 0;
+        break;
+      case ')': case ']':
+        if (depth) --depth;
+        run = 0;
+        break;
+      case ',': case ';':
+        run = 0;
+        break;
+      case PG_QUERY__TOKEN__IDENT: case PG_QUERY__TOKEN__PARAM:
+        break;
+      default:
+        // Operators, casts and keywords may each add a level (a AND b is
+        // flattened by the parser, but counting it keeps this simple and safe).
+        if (!t.literal()) ++run;
+    }
+    worst = std::max(worst, depth + run);
+  }
+  (void)sql;
+  return worst;
+}
+
+std::string_view last_name(PgQuery__Node* const* names, std::size_t n) noexcept {
+  if (n == 0 || names[n - 1]->node_case != PG_QUERY__NODE__NODE_STRING) return {};
+  return str(names[n - 1]->string->sval);
+}
+
+}  // namespace pgshift::rewrite::pg

@@ -1,0 +1,665 @@
+#include "rewrite/resolve.hpp"
+
+#include <algorithm>
+
+namespace pgshift::rewrite {
+namespace {
+
+using pg::str;
+
+// ---- rules and spelling ----------------------------------------------------
+
+bool plain_identifier(const std::string& name) {
+  if (name.empty() || !(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name)
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '$'))
+      return false;
+  std::vector<pg::Token> t;  // a keyword must be quoted to be a name
+  return pg::scan(name, t) && t.size() == 1 && t[0].kind == PG_QUERY__TOKEN__IDENT;
+}
+
+std::string quoted(std::string_view name) {
+  std::string q = "\"";
+  for (char c : name) {
+    q.push_back(c);
+    if (c == '"') q.push_back('"');
+  }
+  q.push_back('"');
+  return q;
+}
+
+bool all_upper(std::string_view t) {
+  bool letter = false;
+  for (char c : t) {
+    if (std::islower(static_cast<unsigned char>(c))) return false;
+    letter |= std::isupper(static_cast<unsigned char>(c)) != 0;
+  }
+  return letter;
+}
+
+// The new name, written in the style of the token it replaces: quoted stays
+// quoted, an all-upper-case name stays upper case (so the edit reverses exactly).
+std::string spell(std::string_view original, const std::string& name) {
+  if (original.starts_with('"') || !plain_identifier(name)) return quoted(name);
+  if (!all_upper(original)) return name;
+  std::string up = name;
+  for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return up;
+}
+
+const Renamed* find_renamed(const std::vector<Renamed>& list, std::string_view name) {
+  for (const Renamed& r : list)
+    if (r.from == name) return &r;
+  return nullptr;
+}
+
+// ---- scopes ----------------------------------------------------------------
+
+// What a FROM item, CTE or subquery offers to name resolution.
+struct Shape {
+  std::vector<Renamed> renamed;     // columns it exposes under a new name
+  bool opaque = true;               // may have columns not listed in `known`
+  std::vector<std::string> known;   // its column names, as the application knows them
+  bool has(std::string_view name) const {
+    return find_renamed(renamed, name) || std::find(known.begin(), known.end(), name) != known.end();
+  }
+};
+
+struct Source {
+  std::string refname;
+  std::string schema, table;  // set for base tables
+  Shape shape;
+};
+
+struct Cte {
+  std::string name;
+  Shape shape;
+};
+
+struct CteEnv {
+  std::vector<Cte> ctes;
+  const CteEnv* outer = nullptr;
+  const Cte* find(std::string_view name) const {
+    for (const CteEnv* e = this; e; e = e->outer)
+      for (auto it = e->ctes.rbegin(); it != e->ctes.rend(); ++it)
+        if (it->name == name) return &*it;
+    return nullptr;
+  }
+};
+
+struct Level {
+  std::vector<Source> sources;
+  const Level* outer = nullptr;
+  const CteEnv* env = nullptr;
+};
+
+constexpr int max_walk_depth = 2000;
+
+class Resolver {
+ public:
+  Resolver(const RuleSet& rules, std::string_view sql, const std::vector<pg::Token>& tokens, Resolution& out)
+      : rules_(rules), sql_(sql), tokens_(tokens), out_(out) {}
+
+  void statement(const PgQuery__Node* n) {
+    switch (n->node_case) {
+      case PG_QUERY__NODE__NODE_SELECT_STMT: case PG_QUERY__NODE__NODE_INSERT_STMT:
+      case PG_QUERY__NODE__NODE_UPDATE_STMT: case PG_QUERY__NODE__NODE_DELETE_STMT:
+      case PG_QUERY__NODE__NODE_MERGE_STMT:
+        query(n, nullptr, nullptr, true);
+        break;
+      case PG_QUERY__NODE__NODE_EXPLAIN_STMT: statement_inner(n->explain_stmt->query); break;
+      case PG_QUERY__NODE__NODE_PREPARE_STMT: statement_inner(n->prepare_stmt->query); break;
+      case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: statement_inner(n->create_table_as_stmt->query); break;
+      case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT: statement_inner(n->declare_cursor_stmt->query); break;
+      case PG_QUERY__NODE__NODE_COPY_STMT: copy(n->copy_stmt); break;
+      default: break;  // DDL and utility statements are never rewritten
+    }
+  }
+
+ private:
+  // A statement nested in a utility statement: rewritten, but its output names
+  // do not reach a RowDescription of this statement.
+  void statement_inner(const PgQuery__Node* n) {
+    if (!n) return;
+    if (n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT || n->node_case == PG_QUERY__NODE__NODE_PREPARE_STMT)
+      return statement_inner(n->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT ? n->explain_stmt->query
+                                                                              : n->prepare_stmt->query);
+    query(n, nullptr, nullptr, false);
+  }
+
+  void warn(std::string why) {
+    if (out_.warning.empty()) out_.warning = std::move(why);
+  }
+
+  // ---- queries ----
+
+  Shape query(const PgQuery__Node* n, const Level* outer, const CteEnv* env, bool top) {
+    if (!n) return {};
+    switch (n->node_case) {
+      case PG_QUERY__NODE__NODE_SELECT_STMT: return select(n->select_stmt, outer, env, top);
+      case PG_QUERY__NODE__NODE_INSERT_STMT: return insert(n->insert_stmt, outer, env, top);
+      case PG_QUERY__NODE__NODE_UPDATE_STMT: return update(n->update_stmt, outer, env, top);
+      case PG_QUERY__NODE__NODE_DELETE_STMT: return remove(n->delete_stmt, outer, env, top);
+      case PG_QUERY__NODE__NODE_MERGE_STMT: return merge(n->merge_stmt, outer, env);
+      default: {
+        Level l{{}, outer, env};
+        walk(&n->base, l);
+        return {};
+      }
+    }
+  }
+
+  void with(const PgQuery__WithClause* w, const Level* outer, CteEnv& env) {
+    if (!w) return;
+    for (std::size_t i = 0; i < w->n_ctes; ++i) {
+      const PgQuery__CommonTableExpr* c = w->ctes[i]->common_table_expr;
+      if (!c) continue;
+      Cte cte{str(c->ctename).data(), {}};
+      if (w->recursive) env.ctes.push_back(cte);  // visible to itself, columns unknown
+      Shape s = query(c->ctequery, outer, &env, false);
+      if (c->n_aliascolnames > 0) s = named_columns(c->aliascolnames, c->n_aliascolnames);
+      if (w->recursive) env.ctes.pop_back();
+      env.ctes.push_back({cte.name, std::move(s)});
+    }
+  }
+
+  static Shape named_columns(PgQuery__Node* const* names, std::size_t n) {
+    Shape s;
+    s.opaque = false;
+    for (std::size_t i = 0; i < n; ++i)
+      if (names[i]->node_case == PG_QUERY__NODE__NODE_STRING) s.known.emplace_back(str(names[i]->string->sval));
+    return s;
+  }
+
+  Shape select(const PgQuery__SelectStmt* s, const Level* outer, const CteEnv* parent_env, bool top) {
+    CteEnv env{{}, parent_env};
+    with(s->with_clause, outer, env);
+    if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE && s->larg) {
+      Shape left = select(s->larg, outer, &env, top);
+      if (s->rarg) select(s->rarg, outer, &env, false);
+      // ORDER BY of a set operation names its output columns.
+      Level result{{Source{"", "", "", left}}, outer, &env};
+      for (std::size_t i = 0; i < s->n_sort_clause; ++i) walk(&s->sort_clause[i]->base, result);
+      walk_opt(s->limit_count, result);
+      walk_opt(s->limit_offset, result);
+      return left;
+    }
+    Level l{{}, outer, &env};
+    for (std::size_t i = 0; i < s->n_from_clause; ++i) from_item(s->from_clause[i], l);
+    for (std::size_t i = 0; i < s->n_values_lists; ++i) walk(&s->values_lists[i]->base, l);
+    Shape shape = targets(s->target_list, s->n_target_list, l, top);
+    walk_opt(s->where_clause, l);
+    for (std::size_t i = 0; i < s->n_group_clause; ++i) walk(&s->group_clause[i]->base, l);
+    walk_opt(s->having_clause, l);
+    for (std::size_t i = 0; i < s->n_window_clause; ++i) walk(&s->window_clause[i]->base, l);
+    for (std::size_t i = 0; i < s->n_distinct_clause; ++i) order_item(s->distinct_clause[i], s, l);
+    for (std::size_t i = 0; i < s->n_sort_clause; ++i) order_item(s->sort_clause[i], s, l);
+    walk_opt(s->limit_count, l);
+    walk_opt(s->limit_offset, l);
+    return shape;
+  }
+
+  // ORDER BY and DISTINCT ON: a bare name that is an output alias names the
+  // output column; anything else is an expression over the FROM items.
+  void order_item(const PgQuery__Node* item, const PgQuery__SelectStmt* s, const Level& l) {
+    if (!item) return;
+    const PgQuery__Node* e = item->node_case == PG_QUERY__NODE__NODE_SORT_BY ? item->sort_by->node : item;
+    if (e && e->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && e->column_ref->n_fields == 1 &&
+        e->column_ref->fields[0]->node_case == PG_QUERY__NODE__NODE_STRING) {
+      const std::string_view name = str(e->column_ref->fields[0]->string->sval);
+      for (std::size_t i = 0; i < s->n_target_list; ++i) {
+        const PgQuery__ResTarget* t = s->target_list[i]->res_target;
+        if (t && str(t->name) == name) return;
+      }
+    }
+    walk(&item->base, l);
+  }
+
+  Shape insert(const PgQuery__InsertStmt* ins, const Level* outer, const CteEnv* parent_env, bool top) {
+    CteEnv env{{}, parent_env};
+    with(ins->with_clause, outer, env);
+    Level target{{table_source(ins->relation, &env)}, outer, &env};
+    const std::vector<Renamed>& renames = target.sources[0].shape.renamed;
+    for (std::size_t i = 0; i < ins->n_cols; ++i) set_target_name(ins->cols[i]->res_target, renames);
+    query(ins->select_stmt, outer, &env, false);
+    if (const PgQuery__OnConflictClause* oc = ins->on_conflict_clause) {
+      if (oc->infer) {
+        conflict_target(oc->infer, renames, target);
+        walk_opt(oc->infer->where_clause, target);
+      }
+      Level upd = target;
+      upd.sources.push_back(Source{"excluded", "", "", target.sources[0].shape});
+      for (std::size_t i = 0; i < oc->n_target_list; ++i) assignment(oc->target_list[i], renames, upd);
+      walk_opt(oc->where_clause, upd);
+    }
+    return targets(ins->returning_list, ins->n_returning_list, target, top);
+  }
+
+  Shape update(const PgQuery__UpdateStmt* u, const Level* outer, const CteEnv* parent_env, bool top) {
+    CteEnv env{{}, parent_env};
+    with(u->with_clause, outer, env);
+    Level l{{table_source(u->relation, &env)}, outer, &env};
+    const std::vector<Renamed> renames = l.sources[0].shape.renamed;
+    for (std::size_t i = 0; i < u->n_from_clause; ++i) from_item(u->from_clause[i], l);
+    for (std::size_t i = 0; i < u->n_target_list; ++i) assignment(u->target_list[i], renames, l);
+    walk_opt(u->where_clause, l);
+    return targets(u->returning_list, u->n_returning_list, l, top);
+  }
+
+  Shape remove(const PgQuery__DeleteStmt* d, const Level* outer, const CteEnv* parent_env, bool top) {
+    CteEnv env{{}, parent_env};
+    with(d->with_clause, outer, env);
+    Level l{{table_source(d->relation, &env)}, outer, &env};
+    for (std::size_t i = 0; i < d->n_using_clause; ++i) from_item(d->using_clause[i], l);
+    walk_opt(d->where_clause, l);
+    return targets(d->returning_list, d->n_returning_list, l, top);
+  }
+
+  Shape merge(const PgQuery__MergeStmt* m, const Level* outer, const CteEnv* parent_env) {
+    CteEnv env{{}, parent_env};
+    with(m->with_clause, outer, env);
+    Level l{{table_source(m->relation, &env)}, outer, &env};
+    const std::vector<Renamed> renames = l.sources[0].shape.renamed;
+    if (m->source_relation) from_item(m->source_relation, l);
+    walk_opt(m->join_condition, l);
+    for (std::size_t i = 0; i < m->n_merge_when_clauses; ++i) {
+      const PgQuery__MergeWhenClause* w = m->merge_when_clauses[i]->merge_when_clause;
+      if (!w) continue;
+      walk_opt(w->condition, l);
+      for (std::size_t j = 0; j < w->n_target_list; ++j) assignment(w->target_list[j], renames, l);
+      for (std::size_t j = 0; j < w->n_values; ++j) walk(&w->values[j]->base, l);
+    }
+    return {};
+  }
+
+  void copy(const PgQuery__CopyStmt* c) {
+    if (c->query) query(c->query, nullptr, nullptr, false);
+    if (!c->relation || c->n_attlist == 0) return;
+    const std::vector<Renamed>* renames = rules_.find(schema_of(c->relation), str(c->relation->relname));
+    if (!renames) return;
+    int i = pg::token_at(tokens_, static_cast<std::uint32_t>(c->relation->location));
+    // Skip the (possibly qualified) table name to the column list.
+    while (i >= 0 && i + 1 < static_cast<int>(tokens_.size()) && tokens_[i + 1].kind == '.') i += 2;
+    if (i < 0) return warn("could not locate the COPY column list");
+    name_list(i + 1, c->attlist, c->n_attlist, *renames);
+  }
+
+  // ---- FROM items ----
+
+  static std::string schema_of(const PgQuery__RangeVar* rv) {
+    return rv->schemaname && *rv->schemaname ? std::string(rv->schemaname) : std::string("public");
+  }
+
+  Source table_source(const PgQuery__RangeVar* rv, const CteEnv* env) {
+    Source s;
+    if (!rv) return s;
+    const std::string_view rel = str(rv->relname);
+    s.refname = rv->alias ? std::string(str(rv->alias->aliasname)) : std::string(rel);
+    const Cte* cte = (!rv->schemaname || !*rv->schemaname) && env ? env->find(rel) : nullptr;
+    if (cte) {
+      s.shape = cte->shape;
+    } else {
+      s.schema = schema_of(rv);
+      s.table = rel;
+      if (const std::vector<Renamed>* r = rules_.find(s.schema, s.table)) s.shape.renamed = *r;
+    }
+    if (rv->alias && rv->alias->n_colnames > 0) {
+      // FROM t AS a(x, y): the leading columns take new names; keep it simple and exact.
+      if (!s.shape.renamed.empty()) warn("a renamed table is given column aliases");
+      s.shape = named_columns(rv->alias->colnames, rv->alias->n_colnames);
+      s.shape.opaque = true;
+    }
+    return s;
+  }
+
+  void from_item(const PgQuery__Node* n, Level& l) {
+    switch (n->node_case) {
+      case PG_QUERY__NODE__NODE_RANGE_VAR:
+        l.sources.push_back(table_source(n->range_var, l.env));
+        break;
+      case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
+        const PgQuery__RangeSubselect* rs = n->range_subselect;
+        Shape s = query(rs->subquery, rs->lateral ? &l : l.outer, l.env, false);
+        if (rs->alias && rs->alias->n_colnames > 0) s = named_columns(rs->alias->colnames, rs->alias->n_colnames);
+        l.sources.push_back({rs->alias ? std::string(str(rs->alias->aliasname)) : std::string(), "", "", std::move(s)});
+        break;
+      }
+      case PG_QUERY__NODE__NODE_JOIN_EXPR: {
+        const PgQuery__JoinExpr* j = n->join_expr;
+        const std::size_t first = l.sources.size();
+        if (j->larg) from_item(j->larg, l);
+        if (j->rarg) from_item(j->rarg, l);
+        join_columns(j, l, first);
+        walk_opt(j->quals, l);
+        break;
+      }
+      case PG_QUERY__NODE__NODE_RANGE_FUNCTION: {
+        const PgQuery__RangeFunction* f = n->range_function;
+        walk(&n->base, l);
+        l.sources.push_back({f->alias ? std::string(str(f->alias->aliasname)) : std::string(), "", "", {}});
+        break;
+      }
+      case PG_QUERY__NODE__NODE_RANGE_TABLE_SAMPLE:
+        if (n->range_table_sample->relation) from_item(n->range_table_sample->relation, l);
+        for (std::size_t i = 0; i < n->range_table_sample->n_args; ++i) walk(&n->range_table_sample->args[i]->base, l);
+        break;
+      default:
+        walk(&n->base, l);
+        l.sources.push_back({});
+    }
+  }
+
+  // USING and NATURAL merge same-named columns of both sides: with a renamed
+  // column among them, the rewritten join would pair different columns.
+  void join_columns(const PgQuery__JoinExpr* j, const Level& l, std::size_t first) {
+    for (std::size_t s = first; s < l.sources.size(); ++s) {
+      const Shape& shape = l.sources[s].shape;
+      if (j->is_natural && !shape.renamed.empty()) return warn("NATURAL JOIN over a table with a renamed column");
+      for (std::size_t u = 0; u < j->n_using_clause; ++u)
+        if (j->using_clause[u]->node_case == PG_QUERY__NODE__NODE_STRING &&
+            find_renamed(shape.renamed, str(j->using_clause[u]->string->sval)))
+          return warn("JOIN USING a renamed column");
+    }
+    if (j->alias && j->n_using_clause) warn("aliased JOIN USING");
+  }
+
+  // ---- target lists ----
+
+  // Output names of a SELECT list or RETURNING list; at the top level they
+  // become RowDescription renames.
+  Shape targets(PgQuery__Node* const* list, std::size_t n, const Level& l, bool top) {
+    Shape shape;
+    shape.opaque = false;
+    bool after_star = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      const PgQuery__ResTarget* t = list[i]->res_target;
+      if (!t || !t->val) continue;
+      if (const PgQuery__ColumnRef* star = star_ref(t->val)) {
+        expand_star(star, l, top, shape);
+        after_star = true;
+        continue;
+      }
+      const PgQuery__ColumnRef* bare = bare_column(t->val);
+      const std::string* renamed = nullptr;
+      if (bare) {
+        renamed = column_ref(bare, l);
+        walk_cast_types(t->val, l);
+      } else {
+        walk(t->val ? &t->val->base : nullptr, l);
+      }
+      if (t->name && *t->name) {
+        shape.known.emplace_back(t->name);
+        continue;
+      }
+      const std::string name = output_name(t->val);
+      if (renamed) {
+        shape.renamed.push_back({name, *renamed});
+        if (top) out_.outputs.push_back({after_star ? -1 : static_cast<int>(i), *renamed, name});
+      } else {
+        shape.known.push_back(name);
+      }
+    }
+    return shape;
+  }
+
+  static const PgQuery__ColumnRef* star_ref(const PgQuery__Node* v) {
+    if (v->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return nullptr;
+    const PgQuery__ColumnRef* c = v->column_ref;
+    return c->n_fields && c->fields[c->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR ? c : nullptr;
+  }
+
+  // A column reference whose name becomes the output name: `col` or `col::type`.
+  static const PgQuery__ColumnRef* bare_column(const PgQuery__Node* v) {
+    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) v = v->type_cast->arg;
+    return v && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && !star_ref(v) ? v->column_ref : nullptr;
+  }
+
+  void walk_cast_types(const PgQuery__Node* v, const Level& l) {
+    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
+      if (v->type_cast->type_name) walk(&v->type_cast->type_name->base, l);
+      v = v->type_cast->arg;
+    }
+  }
+
+  // PostgreSQL's FigureColname, for the cases that matter here.
+  static std::string output_name(const PgQuery__Node* v) {
+    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) v = v->type_cast->arg;
+    if (!v) return "?column?";
+    if (v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
+      const PgQuery__ColumnRef* c = v->column_ref;
+      const PgQuery__Node* last = c->fields[c->n_fields - 1];
+      return last->node_case == PG_QUERY__NODE__NODE_STRING ? std::string(str(last->string->sval)) : "?column?";
+    }
+    if (v->node_case == PG_QUERY__NODE__NODE_FUNC_CALL)
+      return std::string(pg::last_name(v->func_call->funcname, v->func_call->n_funcname));
+    return "?column?";
+  }
+
+  void expand_star(const PgQuery__ColumnRef* star, const Level& l, bool top, Shape& shape) {
+    auto add = [&](const Source& s) {
+      for (const Renamed& r : s.shape.renamed) {
+        shape.renamed.push_back(r);
+        if (top) out_.outputs.push_back({-1, r.to, r.from});
+      }
+      shape.opaque = shape.opaque || s.shape.opaque;
+      shape.known.insert(shape.known.end(), s.shape.known.begin(), s.shape.known.end());
+    };
+    if (star->n_fields == 1) {
+      for (const Source& s : l.sources) add(s);
+      return;
+    }
+    if (const Source* s = qualified_source(star->fields, star->n_fields - 1, l)) add(*s);
+  }
+
+  // UPDATE/INSERT ... ON CONFLICT/MERGE: `col = expr` names a column of the target table.
+  void assignment(const PgQuery__Node* n, const std::vector<Renamed>& renames, const Level& l) {
+    const PgQuery__ResTarget* t = n->res_target;
+    if (!t) return;
+    set_target_name(t, renames);
+    if (t->val) walk(&t->val->base, l);
+    for (std::size_t i = 0; i < t->n_indirection; ++i) walk(&t->indirection[i]->base, l);
+  }
+
+  void set_target_name(const PgQuery__ResTarget* t, const std::vector<Renamed>& renames) {
+    if (!t || !t->name) return;
+    if (const Renamed* r = find_renamed(renames, t->name)) edit_token(pg::token_at(tokens_, t->location), r->from, r->to);
+  }
+
+  // ON CONFLICT (a, lower(b)): plain names have no location of their own.
+  void conflict_target(const PgQuery__InferClause* infer, const std::vector<Renamed>& renames, const Level& l) {
+    for (std::size_t i = 0; i < infer->n_index_elems; ++i) {
+      const PgQuery__IndexElem* e = infer->index_elems[i]->index_elem;
+      if (e && e->expr) walk(&e->expr->base, l);
+    }
+    std::vector<const char*> names;
+    bool any = false;
+    for (std::size_t i = 0; i < infer->n_index_elems; ++i) {
+      const PgQuery__IndexElem* e = infer->index_elems[i]->index_elem;
+      names.push_back(e && e->name && *e->name ? e->name : nullptr);
+      any = any || (names.back() && find_renamed(renames, names.back()));
+    }
+    if (!any) return;
+    const int open = pg::token_at(tokens_, static_cast<std::uint32_t>(infer->location));
+    if (open < 0 || tokens_[open].kind != '(') return warn("could not locate the ON CONFLICT target");
+    list_elements(open, [&](std::size_t k, int token) {
+      if (k < names.size() && names[k])
+        if (const Renamed* r = find_renamed(renames, names[k])) edit_token(token, r->from, r->to);
+    });
+  }
+
+  // COPY t (a, b): the names follow the '(' at token `open`.
+  void name_list(int open, PgQuery__Node* const* names, std::size_t n, const std::vector<Renamed>& renames) {
+    if (open >= static_cast<int>(tokens_.size()) || tokens_[open].kind != '(') return warn("could not locate a column list");
+    list_elements(open, [&](std::size_t k, int token) {
+      if (k < n && names[k]->node_case == PG_QUERY__NODE__NODE_STRING)
+        if (const Renamed* r = find_renamed(renames, str(names[k]->string->sval))) edit_token(token, r->from, r->to);
+    });
+  }
+
+  // Calls f(element index, first token of the element) for a parenthesised list.
+  template <class F>
+  void list_elements(int open, F&& f) {
+    int depth = 0;
+    std::size_t element = 0;
+    bool at_start = false;
+    for (std::size_t i = static_cast<std::size_t>(open); i < tokens_.size(); ++i) {
+      const int k = tokens_[i].kind;
+      if (at_start) {
+        f(element, static_cast<int>(i));
+        at_start = false;
+      }
+      if (k == '(') {
+        if (++depth == 1) at_start = true;
+      } else if (k == ')') {
+        if (--depth == 0) return;
+      } else if (k == ',' && depth == 1) {
+        ++element;
+        at_start = true;
+      }
+    }
+  }
+
+  // ---- column references ----
+
+  // Edits a column reference that names a renamed column; returns the new name.
+  const std::string* column_ref(const PgQuery__ColumnRef* c, const Level& l) {
+    const std::size_t n = c->n_fields;
+    if (n == 0 || c->fields[n - 1]->node_case != PG_QUERY__NODE__NODE_STRING) return nullptr;
+    const std::string_view name = str(c->fields[n - 1]->string->sval);
+    const Renamed* r = nullptr;
+    if (n == 1) {
+      r = unqualified(name, l);
+    } else if (const Source* s = qualified_source(c->fields, n - 1, l)) {
+      r = find_renamed(s->shape.renamed, name);
+    }
+    if (!r) return nullptr;
+    const int first = pg::token_at(tokens_, static_cast<std::uint32_t>(c->location));
+    if (first < 0) {
+      warn("could not locate a column reference");
+      return nullptr;
+    }
+    // Tokens of a.b.c: name, '.', name, '.', name.
+    for (std::size_t k = 0; k + 1 < n; ++k) {
+      const std::size_t dot = static_cast<std::size_t>(first) + 2 * k + 1;
+      if (dot >= tokens_.size() || tokens_[dot].kind != '.') {
+        warn("could not locate a qualified column reference");
+        return nullptr;
+      }
+    }
+    edit_token(first + 2 * static_cast<int>(n - 1), r->from, r->to);
+    return &r->to;
+  }
+
+  // PostgreSQL looks a bare name up level by level, innermost first.
+  const Renamed* unqualified(std::string_view name, const Level& l) {
+    for (const Level* lv = &l; lv; lv = lv->outer) {
+      const Renamed* hit = nullptr;
+      int hits = 0;
+      bool maybe_here = false;
+      for (const Source& s : lv->sources) {
+        if (const Renamed* r = find_renamed(s.shape.renamed, name)) {
+          hit = r;
+          ++hits;
+        } else if (s.shape.opaque || s.shape.has(name)) {
+          maybe_here = true;
+        }
+      }
+      if (hits > 1) {
+        warn("column \"" + std::string(name) + "\" could be a renamed column of more than one table");
+        return nullptr;
+      }
+      if (hits == 1) return hit;
+      if (maybe_here) {
+        for (const Level* o = lv->outer; o; o = o->outer)
+          for (const Source& s : o->sources)
+            if (find_renamed(s.shape.renamed, name))
+              warn("column \"" + std::string(name) + "\" may belong to a subquery's table or to a renamed outer column");
+        return nullptr;
+      }
+    }
+    return nullptr;
+  }
+
+  // The FROM item named by a qualifier: alias, table, or schema.table.
+  const Source* qualified_source(PgQuery__Node* const* parts, std::size_t n, const Level& l) const {
+    if (n == 0 || n > 3) return nullptr;
+    for (std::size_t i = 0; i < n; ++i)
+      if (parts[i]->node_case != PG_QUERY__NODE__NODE_STRING) return nullptr;
+    const std::string_view rel = str(parts[n - 1]->string->sval);
+    const std::string_view schema = n >= 2 ? str(parts[n - 2]->string->sval) : std::string_view();
+    for (const Level* lv = &l; lv; lv = lv->outer)
+      for (const Source& s : lv->sources) {
+        if (s.refname != rel) continue;
+        if (!schema.empty() && (s.schema != schema || s.table != rel)) continue;
+        return &s;
+      }
+    return nullptr;
+  }
+
+  void edit_token(int token, std::string_view from, const std::string& to) {
+    if (token < 0 || static_cast<std::size_t>(token) >= tokens_.size() || !tokens_[token].identifier_like() ||
+        pg::identifier(tokens_[token].text(sql_)) != from) {
+      warn("could not locate the identifier \"" + std::string(from) + "\"");
+      return;
+    }
+    for (const TokenEdit& e : out_.edits)
+      if (e.token == token) return;
+    out_.edits.push_back({token, spell(tokens_[token].text(sql_), to)});
+  }
+
+  // ---- expressions ----
+
+  void walk_opt(const PgQuery__Node* n, const Level& l) {
+    if (n) walk(&n->base, l);
+  }
+
+  void walk(const ProtobufCMessage* m, const Level& l) {
+    if (!m) return;
+    if (depth_ >= max_walk_depth) return warn("statement too deeply nested to analyse");
+    ++depth_;
+    const PgQuery__Node* n = pg::as_node(m);
+    switch (n ? n->node_case : PG_QUERY__NODE__NODE__NOT_SET) {
+      case PG_QUERY__NODE__NODE_COLUMN_REF:
+        column_ref(n->column_ref, l);
+        break;
+      case PG_QUERY__NODE__NODE_SUB_LINK:
+        walk_opt(n->sub_link->testexpr, l);
+        query(n->sub_link->subselect, &l, l.env, false);
+        break;
+      case PG_QUERY__NODE__NODE_SELECT_STMT: case PG_QUERY__NODE__NODE_INSERT_STMT:
+      case PG_QUERY__NODE__NODE_UPDATE_STMT: case PG_QUERY__NODE__NODE_DELETE_STMT:
+        query(n, &l, l.env, false);
+        break;
+      default:
+        pg::for_each_child(m, [&](const ProtobufCMessage* c) { walk(c, l); });
+    }
+    --depth_;
+  }
+
+  const RuleSet& rules_;
+  std::string_view sql_;
+  const std::vector<pg::Token>& tokens_;
+  Resolution& out_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+RuleSet::RuleSet(const std::vector<RenameRule>& rules) {
+  for (const RenameRule& r : rules) tables_[r.schema + "." + r.table].push_back({r.from, r.to});
+}
+
+const std::vector<Renamed>* RuleSet::find(std::string_view schema, std::string_view table) const {
+  std::string key;
+  key.reserve(schema.size() + table.size() + 1);
+  key.append(schema).append(".").append(table);
+  auto it = tables_.find(key);
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
+             const std::vector<pg::Token>& tokens, Resolution& out) {
+  Resolver(rules, sql, tokens, out).statement(stmt);
+}
+
+}  // namespace pgshift::rewrite

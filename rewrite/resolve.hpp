@@ -1,0 +1,45 @@
+// Internal: finds the identifiers that refer to renamed columns, resolving
+// names the way PostgreSQL does (FROM items per query level, aliases, CTEs,
+// subqueries, correlated references), and the output names to restore.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "rewrite/pg_query.hpp"
+#include "rewrite/rewrite.hpp"
+
+namespace pgshift::rewrite {
+
+struct Renamed {
+  std::string from;  // what the application says
+  std::string to;    // what the database has
+};
+
+// Rename rules by table, with the spelling of each new name for unquoted use.
+class RuleSet {
+ public:
+  explicit RuleSet(const std::vector<RenameRule>& rules);
+  bool empty() const noexcept { return tables_.empty(); }
+  const std::vector<Renamed>* find(std::string_view schema, std::string_view table) const;
+
+ private:
+  std::map<std::string, std::vector<Renamed>, std::less<>> tables_;  // "schema.table"
+};
+
+struct TokenEdit {
+  int token = 0;            // index into the token list (comments excluded)
+  std::string replacement;  // the new spelling
+};
+
+struct Resolution {
+  std::vector<TokenEdit> edits;
+  std::vector<OutputRename> outputs;
+  std::string warning;  // set when the statement must not be rewritten
+};
+
+void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
+             const std::vector<pg::Token>& tokens, Resolution& out);
+
+}  // namespace pgshift::rewrite

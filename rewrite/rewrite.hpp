@@ -1,0 +1,134 @@
+// Query understanding for the data path: every statement is classified (what
+// mirroring and routing need to know) and, when column-rename rules are
+// active, rewritten so an application that still uses the old column names
+// works against a schema that has the new ones.
+//
+// Rewriting edits only identifier tokens that resolve to a renamed column, at
+// their source positions; every other byte stays as it was. Output column
+// names are restored by mapping RowDescription field names, so the
+// application sees the names it asked for.
+//
+// A Rewriter is not thread-safe: each I/O thread owns one (the cache is per
+// thread, so lookups take no lock).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgshift::rewrite {
+
+enum class StatementKind : std::uint8_t {
+  read_only,    // SELECT, SHOW, EXPLAIN (without ANALYZE of a write), FETCH, VALUES, TABLE
+  write,        // INSERT, UPDATE, DELETE, MERGE, data-modifying CTEs, SELECT FOR UPDATE/SHARE,
+                // SELECT INTO, listed writing functions, CALL, DO, LOCK, NOTIFY
+  ddl,          // CREATE/ALTER/DROP/GRANT/COMMENT/TRUNCATE/VACUUM/REINDEX/... (writes)
+  transaction,  // BEGIN/START, COMMIT/END, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO, 2PC
+  session,      // SET, RESET, DISCARD, PREPARE, EXECUTE, DEALLOCATE, LISTEN, UNLISTEN,
+                // temporary tables, advisory locks
+  copy_in,      // COPY ... FROM (writes)
+  copy_out,     // COPY ... TO
+  empty,        // nothing but whitespace and comments
+  unparseable,  // not valid SQL for PostgreSQL 15, or too deeply nested to analyse (writes)
+};
+
+enum class TxnControl : std::uint8_t {
+  none, begin, commit, rollback, savepoint, release, rollback_to,
+  prepare, commit_prepared, rollback_prepared,
+};
+
+struct StatementInfo {
+  StatementKind kind = StatementKind::unparseable;
+  TxnControl txn = TxnControl::none;
+  bool writes = true;          // may change data; true whenever unsure
+  bool session_state = false;  // changes what later statements mean (SET, PREPARE, temp table...)
+  std::uint32_t begin = 0;     // byte range of the statement in the text
+  std::uint32_t end = 0;
+};
+
+std::string_view to_string(StatementKind k) noexcept;
+std::string_view to_string(TxnControl t) noexcept;
+
+// One rename rule as the rewriter sees it: on `schema.table`, the application
+// says `from` and the database has `to`.
+struct RenameRule {
+  std::string schema = "public";
+  std::string table;
+  std::string from;
+  std::string to;
+};
+
+// A RowDescription field name to restore: the server says `from` (the new
+// name), the application asked for `to`. `index` is the field's position when
+// it is known, or -1 when it came from a `*` (then the name alone decides).
+struct OutputRename {
+  int index = -1;
+  std::string from;
+  std::string to;
+};
+
+struct Analysis {
+  std::vector<StatementInfo> statements;
+  // The rewritten text, or empty when nothing changed.
+  std::string rewritten;
+  // Per statement (same order), the RowDescription renames it needs.
+  std::vector<std::vector<OutputRename>> outputs;
+  // Why the statement is left unchanged although it may name a renamed
+  // column (ambiguous name, USING/NATURAL join over one, dynamic SQL...).
+  std::string warning;
+  std::uint64_t fingerprint = 0;  // of the normalized text (literals removed)
+  // True the first time this Rewriter returns `warning` for this fingerprint,
+  // so callers log it once, not on every execution.
+  bool report_warning = false;
+
+  bool changed() const noexcept { return !rewritten.empty(); }
+  bool has_outputs() const noexcept;
+};
+
+struct Options {
+  std::vector<RenameRule> rules;
+  // Functions whose call makes a SELECT a write (lower case, unqualified).
+  std::vector<std::string> writing_functions = {"nextval", "setval", "lo_create", "lo_unlink",
+                                                "lo_import", "lo_from_bytea", "lo_put",
+                                                "pg_notify", "dblink_exec", "txid_current"};
+  std::size_t cache_entries = 10000;
+  std::size_t cache_bytes = 32u << 20;
+  // Statements longer than this get a token-based nesting check before the
+  // recursive parser sees them.
+  std::size_t max_depth = 10000;
+};
+
+class Rewriter {
+ public:
+  explicit Rewriter(Options options);
+  ~Rewriter();
+  Rewriter(const Rewriter&) = delete;
+  Rewriter& operator=(const Rewriter&) = delete;
+
+  // Classifies and, if rules apply, rewrites `sql` (one or more statements).
+  // The result stays valid until the next call.
+  const Analysis& analyze(std::string_view sql);
+
+  bool has_rules() const noexcept;
+
+  struct Stats {
+    std::uint64_t exact_hits = 0;       // same text seen before: a hash lookup
+    std::uint64_t normalized_hits = 0;  // same statement with other literals: a scan
+    std::uint64_t misses = 0;           // parsed and analysed
+    std::size_t entries = 0;
+    std::size_t bytes = 0;
+  };
+  Stats stats() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The inverse rule set (to -> from), for the round-trip property and for
+// rewriting toward the database that still has the old names.
+std::vector<RenameRule> invert(const std::vector<RenameRule>& rules);
+
+}  // namespace pgshift::rewrite

@@ -1,0 +1,279 @@
+#include <algorithm>
+#include <list>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "rewrite/classify.hpp"
+#include "rewrite/pg_query.hpp"
+#include "rewrite/resolve.hpp"
+#include "rewrite/rewrite.hpp"
+
+namespace pgshift::rewrite {
+
+std::string_view to_string(StatementKind k) noexcept {
+  switch (k) {
+    case StatementKind::read_only: return "read_only";
+    case StatementKind::write: return "write";
+    case StatementKind::ddl: return "ddl";
+    case StatementKind::transaction: return "transaction";
+    case StatementKind::session: return "session";
+    case StatementKind::copy_in: return "copy_in";
+    case StatementKind::copy_out: return "copy_out";
+    case StatementKind::empty: return "empty";
+    case StatementKind::unparseable: return "unparseable";
+  }
+  return "?";
+}
+
+std::string_view to_string(TxnControl t) noexcept {
+  switch (t) {
+    case TxnControl::none: return "none";
+    case TxnControl::begin: return "begin";
+    case TxnControl::commit: return "commit";
+    case TxnControl::rollback: return "rollback";
+    case TxnControl::savepoint: return "savepoint";
+    case TxnControl::release: return "release";
+    case TxnControl::rollback_to: return "rollback_to";
+    case TxnControl::prepare: return "prepare";
+    case TxnControl::commit_prepared: return "commit_prepared";
+    case TxnControl::rollback_prepared: return "rollback_prepared";
+  }
+  return "?";
+}
+
+bool Analysis::has_outputs() const noexcept {
+  return std::any_of(outputs.begin(), outputs.end(), [](const auto& o) { return !o.empty(); });
+}
+
+std::vector<RenameRule> invert(const std::vector<RenameRule>& rules) {
+  std::vector<RenameRule> out = rules;
+  for (RenameRule& r : out) std::swap(r.from, r.to);
+  return out;
+}
+
+namespace {
+
+// What is shared by every text that differs only in literal values: positions
+// are token indices, so they carry over to any such text.
+struct Template {
+  std::vector<StatementInfo> statements;           // begin/end hold token indices
+  std::vector<TokenEdit> edits;                    // empty when warning is set
+  std::vector<std::vector<OutputRename>> outputs;
+  std::string warning;
+  std::uint64_t fingerprint = 0;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// A least-recently-used map bounded in entries and bytes.
+template <class Value>
+class Lru {
+ public:
+  struct Entry {
+    std::string key;
+    Value value;
+    std::size_t bytes;
+  };
+
+  Lru(std::size_t max_entries, std::size_t max_bytes) : max_entries_(max_entries), max_bytes_(max_bytes) {}
+
+  Value* find(std::string_view key) {
+    auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return &it->second->value;
+  }
+
+  Value& insert(std::string key, Value value, std::size_t bytes) {
+    order_.push_front({std::move(key), std::move(value), bytes + sizeof(Entry) + 64});
+    bytes_ += order_.front().bytes;
+    index_[order_.front().key] = order_.begin();
+    while (order_.size() > 1 && (order_.size() > max_entries_ || bytes_ > max_bytes_)) {
+      bytes_ -= order_.back().bytes;
+      index_.erase(order_.back().key);
+      order_.pop_back();
+    }
+    return order_.front().value;
+  }
+
+  std::size_t size() const noexcept { return order_.size(); }
+  std::size_t bytes() const noexcept { return bytes_; }
+
+ private:
+  std::list<Entry> order_;
+  std::unordered_map<std::string_view, typename std::list<Entry>::iterator, StringHash, std::equal_to<>> index_;
+  std::size_t max_entries_, max_bytes_, bytes_ = 0;
+};
+
+std::string normalized_key(std::string_view sql, const std::vector<pg::Token>& tokens) {
+  std::string key;
+  key.reserve(sql.size());
+  for (const pg::Token& t : tokens) {
+    if (t.literal()) key.push_back('\x01');
+    else key.append(t.text(sql));
+    key.push_back('\0');
+  }
+  return key;
+}
+
+// First and last token of each statement, from the parser's byte ranges.
+std::pair<std::uint32_t, std::uint32_t> token_range(const std::vector<pg::Token>& tokens, std::uint32_t from,
+                                                    std::uint32_t to) {
+  auto first = std::lower_bound(tokens.begin(), tokens.end(), from,
+                                [](const pg::Token& t, std::uint32_t o) { return t.start < o; });
+  auto last = std::lower_bound(first, tokens.end(), to, [](const pg::Token& t, std::uint32_t o) { return t.end <= o; });
+  return {static_cast<std::uint32_t>(first - tokens.begin()), static_cast<std::uint32_t>(last - tokens.begin())};
+}
+
+StatementInfo unparseable() {
+  StatementInfo s;
+  s.kind = StatementKind::unparseable;
+  s.writes = true;
+  return s;
+}
+
+}  // namespace
+
+struct Rewriter::Impl {
+  explicit Impl(Options o)
+      : options(std::move(o)),
+        rules(options.rules),
+        exact(std::max<std::size_t>(options.cache_entries / 2, 1), std::max<std::size_t>(options.cache_bytes / 2, 1)),
+        normalized(std::max<std::size_t>(options.cache_entries / 2, 1),
+                   std::max<std::size_t>(options.cache_bytes / 2, 1)) {}
+
+  Template analyse(const std::string& text, const std::vector<pg::Token>& tokens, std::uint64_t fingerprint);
+  Analysis instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens);
+
+  Options options;
+  RuleSet rules;
+  Lru<Analysis> exact;
+  Lru<Template> normalized;
+  std::unordered_set<std::uint64_t> warned;
+  std::vector<pg::Token> tokens;  // reused
+  Stats stats;
+};
+
+Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::Token>& toks,
+                                 std::uint64_t fingerprint) {
+  Template t;
+  t.fingerprint = fingerprint;
+  if (pg::nesting_estimate(toks, text) > options.max_depth) {
+    t.statements.push_back(unparseable());
+    t.warning = "statement too deeply nested to analyse";
+    return t;
+  }
+  std::string error;
+  pg::ParseTree tree = pg::parse(text, error);
+  if (!tree) {
+    t.statements.push_back(unparseable());
+    return t;
+  }
+  if (tree->n_stmts == 0) {
+    StatementInfo s;
+    s.kind = StatementKind::empty;
+    s.writes = false;
+    t.statements.push_back(s);
+    t.outputs.emplace_back();
+    return t;
+  }
+  for (std::size_t i = 0; i < tree->n_stmts; ++i) {
+    const PgQuery__RawStmt* raw = tree->stmts[i];
+    StatementInfo s = raw->stmt ? classify(raw->stmt, options.writing_functions) : unparseable();
+    const auto from = static_cast<std::uint32_t>(raw->stmt_location);
+    const auto to = raw->stmt_len ? from + static_cast<std::uint32_t>(raw->stmt_len)
+                                  : static_cast<std::uint32_t>(text.size());
+    std::tie(s.begin, s.end) = token_range(toks, from, to);
+    t.statements.push_back(s);
+    Resolution r;
+    if (!rules.empty() && raw->stmt) resolve(raw->stmt, rules, text, toks, r);
+    if (!r.warning.empty() && t.warning.empty()) t.warning = std::move(r.warning);
+    t.edits.insert(t.edits.end(), r.edits.begin(), r.edits.end());
+    t.outputs.push_back(std::move(r.outputs));
+  }
+  if (!t.warning.empty()) {  // never guess: the whole text stays as it is
+    t.edits.clear();
+    for (auto& o : t.outputs) o.clear();
+  }
+  std::sort(t.edits.begin(), t.edits.end(), [](const TokenEdit& a, const TokenEdit& b) { return a.token < b.token; });
+  return t;
+}
+
+Analysis Rewriter::Impl::instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& toks) {
+  Analysis a;
+  a.statements = t.statements;
+  for (StatementInfo& s : a.statements) {
+    if (s.begin < s.end && s.end <= toks.size()) {
+      const std::uint32_t first = s.begin, last = s.end - 1;
+      s.begin = toks[first].start;
+      s.end = toks[last].end;
+    } else {
+      s.begin = 0;
+      s.end = static_cast<std::uint32_t>(text.size());
+    }
+  }
+  a.outputs = t.outputs;
+  a.warning = t.warning;
+  a.fingerprint = t.fingerprint;
+  if (!t.edits.empty()) {
+    std::size_t pos = 0;
+    for (const TokenEdit& e : t.edits) {
+      const pg::Token& tok = toks[static_cast<std::size_t>(e.token)];
+      a.rewritten.append(text.substr(pos, tok.start - pos));
+      a.rewritten.append(e.replacement);
+      pos = tok.end;
+    }
+    a.rewritten.append(text.substr(pos));
+  }
+  return a;
+}
+
+Rewriter::Rewriter(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Rewriter::~Rewriter() = default;
+
+bool Rewriter::has_rules() const noexcept { return !impl_->rules.empty(); }
+
+const Analysis& Rewriter::analyze(std::string_view sql) {
+  Impl& m = *impl_;
+  if (Analysis* hit = m.exact.find(sql)) {
+    ++m.stats.exact_hits;
+    hit->report_warning = false;
+    return *hit;
+  }
+  std::string text(sql);  // libpg_query wants a NUL-terminated string
+  Analysis fresh;
+  if (!pg::scan(text, m.tokens)) {
+    ++m.stats.misses;
+    fresh.statements.push_back(unparseable());
+    fresh.outputs.emplace_back();
+  } else {
+    std::string key = normalized_key(text, m.tokens);
+    const std::uint64_t fingerprint = std::hash<std::string>{}(key);
+    Template* t = m.normalized.find(key);
+    if (t) {
+      ++m.stats.normalized_hits;
+    } else {
+      ++m.stats.misses;
+      Template made = m.analyse(text, m.tokens, fingerprint);
+      std::size_t bytes = key.size();
+      for (const TokenEdit& e : made.edits) bytes += e.replacement.size() + sizeof e;
+      t = &m.normalized.insert(std::move(key), std::move(made), bytes);
+    }
+    fresh = m.instantiate(*t, text, m.tokens);
+  }
+  if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
+  const std::size_t bytes = text.size() * 2 + fresh.rewritten.size();
+  return m.exact.insert(std::move(text), std::move(fresh), bytes);
+}
+
+Rewriter::Stats Rewriter::stats() const noexcept {
+  Stats s = impl_->stats;
+  s.entries = impl_->exact.size() + impl_->normalized.size();
+  s.bytes = impl_->exact.bytes() + impl_->normalized.bytes();
+  return s;
+}
+
+}  // namespace pgshift::rewrite
