@@ -47,6 +47,8 @@ constexpr Range kConnectTimeout{1, kMaxTimeoutMs};
 constexpr Range kMaxMessageSize{10000, 1LL << 30};
 constexpr Range kBufferSize{1024, 1LL << 20};
 constexpr Range kMaxConnections{1, std::numeric_limits<unsigned>::max()};
+constexpr Range kCacheEntries{16, 10'000'000};
+constexpr Range kCacheBytes{1 << 16, std::int64_t{16} << 30};
 constexpr Range kPort{1, 65535};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
@@ -76,7 +78,9 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary"}},
+      {"", {"proxy", "log", "client_tls", "primary", "rewrite", "rename"}},
+      {"rewrite", {"strict", "cache_entries", "cache_bytes", "writing_functions"}},
+      {"rename", {"table", "from", "to", "renamed_on"}},
       {"proxy",
        {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
         "buffer_size", "max_connections"}},
@@ -232,6 +236,9 @@ class Loader {
     }
     if (const toml::table* t = section(root, "", "client_tls")) load_client_tls(*t, cfg.client_tls);
 
+    if (const toml::table* t = section(root, "", "rewrite")) load_rewrite(*t, cfg.rewrite);
+    load_renames(root, cfg.renames);
+
     const toml::table* primary = section(root, "", "primary");
     if (primary) {
       load_primary(*primary, cfg.primary);
@@ -380,6 +387,65 @@ class Loader {
       path_into(*tls, "primary.tls", "ca", up.tls.ca_file);
       path_into(*tls, "primary.tls", "cert", up.tls.cert_file);
       path_into(*tls, "primary.tls", "key", up.tls.key_file);
+    }
+  }
+
+  void load_rewrite(const toml::table& t, Rewrite& rw) {
+    check_unknown(t, "rewrite");
+    if (const toml::node* n = t.get("strict")) {
+      if (auto b = n->value<bool>()) rw.strict = *b;
+      else error("rewrite.strict", "expected a boolean, got " + type_name(n->type()));
+    }
+    integer_into(t, "rewrite", "cache_entries", kCacheEntries, rw.cache_entries);
+    integer_into(t, "rewrite", "cache_bytes", kCacheBytes, rw.cache_bytes);
+    if (const toml::node* n = t.get("writing_functions")) {
+      const toml::array* a = n->as_array();
+      if (!a) return error("rewrite.writing_functions", "expected an array of strings, got " + type_name(n->type()));
+      for (const toml::node& f : *a) {
+        if (auto name = f.value<std::string>()) rw.writing_functions.push_back(*name);
+        else error("rewrite.writing_functions", "expected an array of strings");
+      }
+    }
+  }
+
+  // [[rename]] tables, reported as rename[N].key.
+  void load_renames(const toml::table& root, std::vector<RenameRule>& out) {
+    const toml::node* n = root.get("rename");
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) return error("rename", "expected an array of tables ([[rename]]), got " + type_name(n->type()));
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const std::string path = "rename[" + std::to_string(i) + "]";
+      const toml::table* t = (*a)[i].as_table();
+      if (!t) {
+        error(path, "expected a table");
+        continue;
+      }
+      for (auto&& [k, v] : *t) {
+        const Section* sec = find_section("rename");
+        if (std::find(sec->keys.begin(), sec->keys.end(), k.str()) == sec->keys.end())
+          error(path + "." + std::string(k.str()), "unknown key");
+      }
+      RenameRule r;
+      std::string table, side;
+      for (const char* key : {"table", "from", "to", "renamed_on"})
+        if (!t->contains(key)) error(path + "." + key, "missing required key");
+      string(*t, path, "table", table);
+      string(*t, path, "from", r.from);
+      string(*t, path, "to", r.to);
+      if (const auto dot = table.find('.'); dot != std::string::npos) {
+        r.schema = table.substr(0, dot);
+        r.table = table.substr(dot + 1);
+      } else {
+        r.table = table;
+      }
+      if (string(*t, path, "renamed_on", side)) {
+        if (side == "primary") r.renamed_on = RenameSide::primary;
+        else if (side == "shadow") r.renamed_on = RenameSide::shadow;
+        else if (side == "both") r.renamed_on = RenameSide::both;
+        else error(path + ".renamed_on", "must be one of primary, shadow, both (got " + in_quotes(side) + ")");
+      }
+      out.push_back(std::move(r));
     }
   }
 
@@ -594,6 +660,24 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     check_file(errors, file, "primary.tls.ca", st.ca_file, because);
     check_file(errors, file, "primary.tls.cert", st.cert_file, "");
     check_file(errors, file, "primary.tls.key", st.key_file, "");
+  }
+
+  // [[rename]]: names present, one rule per column, no chains.
+  for (std::size_t i = 0; i < cfg.renames.size(); ++i) {
+    const RenameRule& r = cfg.renames[i];
+    const std::string path = "rename[" + std::to_string(i) + "]";
+    if (r.table.empty() || r.schema.empty()) add(path + ".table", "expected \"table\" or \"schema.table\"");
+    if (r.from.empty()) add(path + ".from", "must not be empty");
+    if (r.to.empty()) add(path + ".to", "must not be empty");
+    if (!r.from.empty() && r.from == r.to) add(path + ".to", "is the same as from");
+    for (std::size_t j = 0; j < i; ++j) {
+      const RenameRule& o = cfg.renames[j];
+      if (o.schema != r.schema || o.table != r.table) continue;
+      if (o.from == r.from)
+        add(path + ".from", "rename[" + std::to_string(j) + "] already renames " + r.table + "." + r.from);
+      else if (o.to == r.from || o.from == r.to || o.to == r.to)
+        add(path, "chains or collides with rename[" + std::to_string(j) + "] on " + r.table);
+    }
   }
 }
 

@@ -37,6 +37,27 @@ struct Upstream {
   std::chrono::milliseconds connect_timeout{5000};
 };
 
+// Which database has a renamed column's new name.
+enum class RenameSide { primary, shadow, both };
+
+// [[rename]]: on schema.table the application says `from`, the database named
+// by `renamed_on` has `to`.
+struct RenameRule {
+  std::string schema = "public";
+  std::string table;
+  std::string from;
+  std::string to;
+  RenameSide renamed_on = RenameSide::primary;
+};
+
+// [rewrite]
+struct Rewrite {
+  bool strict = false;  // refuse, rather than pass through, what cannot be rewritten safely
+  std::size_t cache_entries = 10000;
+  std::size_t cache_bytes = 32u << 20;
+  std::vector<std::string> writing_functions;  // empty: the built-in list
+};
+
 struct Config {
   std::string source = "<command line>";  // file name, for messages
 
@@ -54,6 +75,9 @@ struct Config {
 
   ClientTls client_tls;  // [client_tls]
   Upstream primary;      // [primary]
+
+  Rewrite rewrite;                  // [rewrite]
+  std::vector<RenameRule> renames;  // [[rename]]
 };
 
 // A load or validation failure. `what()` reads "FILE: KEY: REASON".

@@ -10,9 +10,27 @@
 
 namespace pgshift::proxy {
 
+namespace {
+
+// The rules that apply on the way to the primary: those whose new name is there.
+rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads) {
+  rewrite::Options o;
+  for (const config::RenameRule& r : cfg.renames)
+    if (r.renamed_on != config::RenameSide::shadow) o.rules.push_back({r.schema, r.table, r.from, r.to});
+  if (!cfg.rewrite.writing_functions.empty()) o.writing_functions = cfg.rewrite.writing_functions;
+  o.cache_entries = std::max<std::size_t>(cfg.rewrite.cache_entries / threads, 16);
+  o.cache_bytes = std::max<std::size_t>(cfg.rewrite.cache_bytes / threads, 1 << 16);
+  return o;
+}
+
+}  // namespace
+
 Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
   unsigned n = ctx_.cfg.threads ? ctx_.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) ios_.push_back(std::make_unique<asio::io_context>(1));
+  for (unsigned i = 0; i < n; ++i) {
+    ios_.push_back(std::make_unique<asio::io_context>(1));
+    rewriters_.push_back(std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n)));
+  }
 }
 
 Listener::~Listener() = default;
@@ -48,9 +66,10 @@ int Listener::run() {
   };
   if (!endpoint_ready()) return 2;
 
-  spdlog::info("pgshift {} listening on {}:{}, primary {}:{}, {} I/O thread(s)", PGSHIFT_VERSION,
+  spdlog::info("pgshift {} listening on {}:{}, primary {}:{}, {} I/O thread(s), {} rename rule(s){}", PGSHIFT_VERSION,
                ctx_.cfg.listen.host, ctx_.cfg.listen.port, ctx_.cfg.primary.address.host,
-               ctx_.cfg.primary.address.port, ios_.size());
+               ctx_.cfg.primary.address.port, ios_.size(), ctx_.cfg.renames.size(),
+               ctx_.cfg.rewrite.strict ? " (strict)" : "");
 
   asio::co_spawn(main_io, accept_loop(), asio::detached);
   asio::co_spawn(main_io, wait_for_signal(), asio::detached);
@@ -69,7 +88,8 @@ int Listener::run() {
 
 awaitable<void> Listener::accept_loop() {
   for (;;) {
-    asio::io_context& io = *ios_[next_io_++ % ios_.size()];
+    const std::size_t slot = next_io_++ % ios_.size();
+    asio::io_context& io = *ios_[slot];
     auto [ec, socket] = co_await acceptor_->async_accept(io, use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
@@ -79,7 +99,7 @@ awaitable<void> Listener::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    auto session = std::make_shared<Session>(std::move(socket), ctx_);
+    auto session = std::make_shared<Session>(std::move(socket), ctx_, *rewriters_[slot]);
     {
       std::lock_guard lock(ctx_.live_mutex);
       ctx_.live.insert(session);

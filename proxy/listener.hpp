@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/context.hpp"
+#include "rewrite/rewrite.hpp"
 
 namespace pgshift::proxy {
 
@@ -27,6 +28,7 @@ class Listener {
 
   ProxyContext ctx_;
   std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<std::unique_ptr<rewrite::Rewriter>> rewriters_;  // one per I/O thread
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::size_t next_io_ = 0;
 };

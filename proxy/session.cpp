@@ -39,13 +39,13 @@ struct Session::ClientSide {
   void on_stream(const protocol::Header&) noexcept {}
   bool stopping() const noexcept { return s.stopping_; }
 
-  Verdict on_message(const Frame& f, WriteBatch&, error_code& ec) noexcept {
+  Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
     switch (f.type) {
       case 'Q':  // simple query: one ReadyForQuery at the end
       case 'S':  // Sync closes an extended-protocol batch
       case 'F':  // FunctionCall
         ++s.pending_ready_;
-        return Verdict::forward;
+        break;
       case 'X':
         s.client_terminated_ = true;
         return Verdict::stop_after;
@@ -53,8 +53,9 @@ struct Session::ClientSide {
         ec = protocol::errc::unknown_message_type;
         return Verdict::fail;
       default:
-        return Verdict::forward;
+        break;
     }
+    return s.hook_.on_client(f, out);  // classify, rewrite
   }
 };
 
@@ -64,27 +65,31 @@ struct Session::ServerSide {
   void on_stream(const protocol::Header&) noexcept {}
   bool stopping() const noexcept { return s.stopping_; }
 
-  Verdict on_message(const Frame& f, WriteBatch&, error_code& ec) {
+  Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
     switch (f.type) {
       case 'Z': {
         protocol::ReadyForQueryView z;
-        if (!z.parse(f)) break;
+        if (!z.parse(f)) return malformed(ec);
         s.txn_status_ = z.status;
         if (s.pending_ready_ > 0) --s.pending_ready_;
-        return Verdict::forward;
+        break;
       }
       case 'S': {
         protocol::ParameterStatusView p;
-        if (!p.parse(f)) break;
+        if (!p.parse(f)) return malformed(ec);
         s.remember_parameter(p.name, p.value);
-        return Verdict::forward;
+        break;
       }
       case 'K':  // only valid during startup
       case 'R':
-        break;
+        return malformed(ec);
       default:
-        return Verdict::forward;
+        break;
     }
+    return s.hook_.on_server(f, out);  // restore renamed output column names
+  }
+
+  static Verdict malformed(error_code& ec) {
     ec = protocol::errc::malformed_message;
     return Verdict::fail;
   }
@@ -92,8 +97,11 @@ struct Session::ServerSide {
 
 // ---------------------------------------------------------------------------
 
-Session::Session(tcp::socket client, ProxyContext& ctx)
-    : ctx_(ctx), client_(std::move(client)), client_in_(ctx.cfg.buffer_size) {}
+Session::Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter)
+    : ctx_(ctx),
+      client_(std::move(client)),
+      client_in_(ctx.cfg.buffer_size),
+      hook_(rewriter, ctx.cfg.rewrite.strict) {}
 
 Session::~Session() = default;
 
@@ -509,8 +517,9 @@ awaitable<void> Session::finish() {
 
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
   auto level = warn_close_ ? spdlog::level::warn : spdlog::level::info;
-  spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms reason={}", peer_, user_, database_, ms,
-              reason_.empty() ? "unknown" : reason_);
+  const QueryHook::Counters& c = hook_.counters();
+  spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms statements={} writes={} rewritten={} reason={}",
+              peer_, user_, database_, ms, c.statements, c.writes, c.rewritten, reason_.empty() ? "unknown" : reason_);
   {
     std::lock_guard lock(ctx_.live_mutex);
     ctx_.live.erase(shared_from_this());

@@ -20,13 +20,15 @@
 #include "proxy/buffer.hpp"
 #include "proxy/context.hpp"
 #include "proxy/pump.hpp"
+#include "proxy/query_hook.hpp"
 #include "proxy/server_conn.hpp"
 
 namespace pgshift::proxy {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket client, ProxyContext& ctx);
+  // `rewriter` belongs to the I/O thread the session runs on.
+  Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter);
   ~Session();
 
   awaitable<void> run();
@@ -73,6 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
   WriteBatch to_client_;
   WriteBatch to_server_;
   std::unique_ptr<ServerConn> server_;
+  QueryHook hook_;
 
   std::string peer_;
   std::string user_ = "?";

@@ -108,15 +108,13 @@ class Lru {
   std::size_t max_entries_, max_bytes_, bytes_ = 0;
 };
 
-std::string normalized_key(std::string_view sql, const std::vector<pg::Token>& tokens) {
-  std::string key;
-  key.reserve(sql.size());
+void normalized_key(std::string_view sql, const std::vector<pg::Token>& tokens, std::string& key) {
+  key.clear();
   for (const pg::Token& t : tokens) {
     if (t.literal()) key.push_back('\x01');
     else key.append(t.text(sql));
     key.push_back('\0');
   }
-  return key;
 }
 
 // First and last token of each statement, from the parser's byte ranges.
@@ -146,14 +144,19 @@ struct Rewriter::Impl {
                    std::max<std::size_t>(options.cache_bytes / 2, 1)) {}
 
   Template analyse(const std::string& text, const std::vector<pg::Token>& tokens, std::uint64_t fingerprint);
-  Analysis instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens);
+  // Fills `a` (reusing its storage) for `text`, which has the template's tokens.
+  void instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens, Analysis& a);
 
   Options options;
   RuleSet rules;
   Lru<Analysis> exact;
   Lru<Template> normalized;
   std::unordered_set<std::uint64_t> warned;
-  std::vector<pg::Token> tokens;  // reused
+  // Reused between calls, so the common paths allocate little.
+  std::vector<pg::Token> tokens;
+  std::string text_buf;
+  std::string key;
+  Analysis scratch;
   Stats stats;
 };
 
@@ -202,9 +205,9 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
   return t;
 }
 
-Analysis Rewriter::Impl::instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& toks) {
-  Analysis a;
-  a.statements = t.statements;
+void Rewriter::Impl::instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& toks,
+                                 Analysis& a) {
+  a.statements.assign(t.statements.begin(), t.statements.end());
   for (StatementInfo& s : a.statements) {
     if (s.begin < s.end && s.end <= toks.size()) {
       const std::uint32_t first = s.begin, last = s.end - 1;
@@ -218,6 +221,8 @@ Analysis Rewriter::Impl::instantiate(const Template& t, std::string_view text, c
   a.outputs = t.outputs;
   a.warning = t.warning;
   a.fingerprint = t.fingerprint;
+  a.report_warning = false;
+  a.rewritten.clear();
   if (!t.edits.empty()) {
     std::size_t pos = 0;
     for (const TokenEdit& e : t.edits) {
@@ -228,7 +233,6 @@ Analysis Rewriter::Impl::instantiate(const Template& t, std::string_view text, c
     }
     a.rewritten.append(text.substr(pos));
   }
-  return a;
 }
 
 Rewriter::Rewriter(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -236,6 +240,10 @@ Rewriter::~Rewriter() = default;
 
 bool Rewriter::has_rules() const noexcept { return !impl_->rules.empty(); }
 
+// Three paths: a text seen before is a hash lookup; the same statement with
+// other literals (simple-protocol applications inline them) costs a scan and
+// is answered from the shared template without joining the exact cache, which
+// it would only churn; anything else is parsed, analysed and cached.
 const Analysis& Rewriter::analyze(std::string_view sql) {
   Impl& m = *impl_;
   if (Analysis* hit = m.exact.find(sql)) {
@@ -243,30 +251,31 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
     hit->report_warning = false;
     return *hit;
   }
-  std::string text(sql);  // libpg_query wants a NUL-terminated string
-  Analysis fresh;
-  if (!pg::scan(text, m.tokens)) {
+  m.text_buf.assign(sql);  // libpg_query wants a NUL-terminated string
+  if (!pg::scan(m.text_buf, m.tokens)) {
     ++m.stats.misses;
-    fresh.statements.push_back(unparseable());
-    fresh.outputs.emplace_back();
-  } else {
-    std::string key = normalized_key(text, m.tokens);
-    const std::uint64_t fingerprint = std::hash<std::string>{}(key);
-    Template* t = m.normalized.find(key);
-    if (t) {
-      ++m.stats.normalized_hits;
-    } else {
-      ++m.stats.misses;
-      Template made = m.analyse(text, m.tokens, fingerprint);
-      std::size_t bytes = key.size();
-      for (const TokenEdit& e : made.edits) bytes += e.replacement.size() + sizeof e;
-      t = &m.normalized.insert(std::move(key), std::move(made), bytes);
-    }
-    fresh = m.instantiate(*t, text, m.tokens);
+    Analysis bad;
+    bad.statements.push_back(unparseable());
+    bad.outputs.emplace_back();
+    return m.exact.insert(m.text_buf, std::move(bad), m.text_buf.size() * 2);
   }
+  normalized_key(m.text_buf, m.tokens, m.key);
+  if (Template* t = m.normalized.find(m.key)) {
+    ++m.stats.normalized_hits;
+    m.instantiate(*t, m.text_buf, m.tokens, m.scratch);
+    return m.scratch;
+  }
+  ++m.stats.misses;
+  const std::uint64_t fingerprint = std::hash<std::string>{}(m.key);
+  Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
+  std::size_t bytes = m.key.size();
+  for (const TokenEdit& e : made.edits) bytes += e.replacement.size() + sizeof e;
+  const Template& t = m.normalized.insert(m.key, std::move(made), bytes);
+  Analysis fresh;
+  m.instantiate(t, m.text_buf, m.tokens, fresh);
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
-  const std::size_t bytes = text.size() * 2 + fresh.rewritten.size();
-  return m.exact.insert(std::move(text), std::move(fresh), bytes);
+  const std::size_t size = m.text_buf.size() * 2 + fresh.rewritten.size();
+  return m.exact.insert(m.text_buf, std::move(fresh), size);
 }
 
 Rewriter::Stats Rewriter::stats() const noexcept {

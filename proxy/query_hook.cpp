@@ -1,0 +1,199 @@
+#include "proxy/query_hook.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/builder.hpp"
+#include "protocol/messages.hpp"
+
+namespace pgshift::proxy {
+namespace {
+
+using protocol::Frame;
+
+QueryHook::RenamesPtr share(const std::vector<rewrite::OutputRename>& r) {
+  return r.empty() ? nullptr : std::make_shared<const std::vector<rewrite::OutputRename>>(r);
+}
+
+// A statement that makes the server itself report the refusal, so the error
+// reaches the client in order with every other reply.
+void refusal_sql(std::string& out, const rewrite::Analysis& a) {
+  std::string msg = "pgshift refused a statement it cannot rewrite safely (" + a.warning +
+                    "); statement fingerprint " + fmt::format("{:016x}", a.fingerprint);
+  std::string quoted;
+  for (char c : msg) {
+    quoted.push_back(c);
+    if (c == '\'') quoted.push_back('\'');
+  }
+  out = "DO $pgshift$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '" + quoted + "'; END$pgshift$";
+}
+
+}  // namespace
+
+Verdict QueryHook::on_client(const Frame& f, WriteBatch& out) {
+  switch (f.type) {
+    case 'Q': return query(f, out);
+    case 'P': return parse(f, out);
+    default: break;
+  }
+  if (!tracking()) return Verdict::forward;
+  switch (f.type) {
+    case 'B': bind(f); break;
+    case 'D': describe(f); break;
+    case 'C': close(f); break;
+    case 'S': case 'F': expected_.push_back({Expected::Kind::sync, {}}); break;
+    default: break;
+  }
+  return Verdict::forward;
+}
+
+const std::string* QueryHook::decide(std::string_view sql, const rewrite::Analysis& a) {
+  counters_.statements += a.statements.size();
+  for (const auto& s : a.statements) counters_.writes += s.writes ? 1 : 0;
+  if (a.warning.empty()) {
+    if (!a.changed()) return nullptr;
+    ++counters_.rewritten;
+    return &a.rewritten;
+  }
+  if (a.report_warning)
+    spdlog::warn("rewrite: {} statement {:016x} ({}): {:.200}", strict_ ? "refused" : "left unchanged",
+                 a.fingerprint, a.warning, sql);
+  if (!strict_) return nullptr;
+  ++counters_.refused;
+  refusal_sql(refusal_, a);
+  return &refusal_;
+}
+
+Verdict QueryHook::query(const Frame& f, WriteBatch& out) {
+  protocol::QueryView q;
+  if (!q.parse(f)) return Verdict::forward;  // the server reports malformed messages itself
+  const rewrite::Analysis& a = rewriter_.analyze(q.sql);
+  if (tracking()) {
+    Expected e{Expected::Kind::query, {}};
+    for (const auto& o : a.outputs) e.statements.push_back(share(o));
+    expected_.push_back(std::move(e));
+  }
+  const std::string* replacement = decide(q.sql, a);
+  if (!replacement) return Verdict::forward;
+  protocol::append_query(out.own(), *replacement);
+  return Verdict::drop;
+}
+
+Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
+  protocol::ParseView p;
+  if (!p.parse(f)) return Verdict::forward;
+  const rewrite::Analysis& a = rewriter_.analyze(p.sql);
+  if (tracking()) {
+    RenamesPtr renames = a.outputs.size() == 1 && a.warning.empty() ? share(a.outputs[0]) : nullptr;
+    if (renames) statements_[std::string(p.name)] = std::move(renames);
+    else statements_.erase(std::string(p.name));
+  }
+  const std::string* replacement = decide(p.sql, a);
+  if (!replacement) return Verdict::forward;
+  // Same name and parameter types; only the SQL changes.
+  const std::size_t types_at = p.name.size() + 1 + p.sql.size() + 1;
+  protocol::MessageWriter w(out.own());
+  w.begin('P').cstring(p.name).cstring(*replacement).raw(f.body.substr(types_at)).end();
+  return Verdict::drop;
+}
+
+void QueryHook::bind(const Frame& f) {
+  protocol::BindView b;
+  if (!b.parse(f)) return;
+  auto it = statements_.find(std::string(b.statement));
+  if (it != statements_.end()) portals_[std::string(b.portal)] = it->second;
+  else portals_.erase(std::string(b.portal));
+}
+
+void QueryHook::describe(const Frame& f) {
+  protocol::TargetView d;
+  if (!d.parse(f)) return;
+  auto& map = d.kind == 'S' ? statements_ : portals_;
+  auto it = map.find(std::string(d.name));
+  expected_.push_back({Expected::Kind::describe, {it == map.end() ? nullptr : it->second}});
+}
+
+void QueryHook::close(const Frame& f) {
+  protocol::TargetView c;
+  if (!c.parse(f)) return;
+  (c.kind == 'S' ? statements_ : portals_).erase(std::string(c.name));
+}
+
+Verdict QueryHook::on_server(const Frame& f, WriteBatch& out) {
+  if (!tracking()) return Verdict::forward;
+  switch (f.type) {
+    case 'T':
+      return row_description(f, out);
+    case 'n':  // NoData answers a Describe
+      if (!expected_.empty() && expected_.front().kind == Expected::Kind::describe) expected_.pop_front();
+      break;
+    case 'C': case 'I':
+      finished_statement();
+      break;
+    case 'Z':
+      ready_for_query();
+      break;
+    default:
+      break;
+  }
+  return Verdict::forward;
+}
+
+void QueryHook::finished_statement() {
+  if (!expected_.empty() && expected_.front().kind == Expected::Kind::query) ++expected_.front().next;
+}
+
+// Everything up to the batch this ReadyForQuery ends is settled (after an
+// error the server skipped the rest of the batch).
+void QueryHook::ready_for_query() {
+  while (!expected_.empty()) {
+    const Expected::Kind k = expected_.front().kind;
+    expected_.pop_front();
+    if (k != Expected::Kind::describe) return;
+  }
+}
+
+Verdict QueryHook::row_description(const Frame& f, WriteBatch& out) {
+  RenamesPtr renames;
+  if (!expected_.empty()) {
+    Expected& e = expected_.front();
+    if (e.kind == Expected::Kind::describe) {
+      renames = e.statements.empty() ? nullptr : e.statements[0];
+      expected_.pop_front();
+    } else if (e.kind == Expected::Kind::query && e.next < e.statements.size()) {
+      renames = e.statements[e.next];
+    }
+  }
+  if (!renames) return Verdict::forward;
+
+  protocol::Reader r(f.body);
+  std::uint16_t count = 0;
+  if (!r.u16(count)) return Verdict::forward;
+  std::string& own = out.own();
+  protocol::MessageWriter w(own);
+  const std::size_t start = own.size();
+  w.begin('T').u16(count);
+  bool changed = false;
+  for (int i = 0; i < count; ++i) {
+    std::string_view name, fixed;
+    if (!r.cstring(name) || !r.bytes(18, fixed)) {
+      own.resize(start);  // malformed: let the client see the server's bytes
+      return Verdict::forward;
+    }
+    for (const rewrite::OutputRename& o : *renames) {
+      if ((o.index == i || o.index < 0) && o.from == name) {
+        name = o.to;
+        changed = true;
+        break;
+      }
+    }
+    w.cstring(name).raw(fixed);
+  }
+  if (!changed) {
+    own.resize(start);
+    return Verdict::forward;
+  }
+  w.end();
+  return Verdict::drop;
+}
+
+}  // namespace pgshift::proxy

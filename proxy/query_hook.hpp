@@ -1,0 +1,73 @@
+// The session's view of statements: every Query and Parse is classified (and
+// rewritten when rename rules apply) before it is forwarded, and the server's
+// RowDescriptions are given back the column names the application asked for.
+//
+// To know which statement a RowDescription belongs to, the hook keeps the
+// replies still expected, in order (a Query's statements, each Describe, each
+// Sync), PgDog-style; it only does so while rename rules are active, so the
+// plain forwarding path pays nothing for it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/frame.hpp"
+#include "proxy/buffer.hpp"
+#include "proxy/pump.hpp"
+#include "rewrite/rewrite.hpp"
+
+namespace pgshift::proxy {
+
+class QueryHook {
+ public:
+  using Renames = std::vector<rewrite::OutputRename>;
+  using RenamesPtr = std::shared_ptr<const Renames>;
+
+  QueryHook(rewrite::Rewriter& rewriter, bool strict) : rewriter_(rewriter), strict_(strict) {}
+
+  // A client message about to go to the server.
+  Verdict on_client(const protocol::Frame& f, WriteBatch& out);
+  // A server message about to go to the client.
+  Verdict on_server(const protocol::Frame& f, WriteBatch& out);
+
+  struct Counters {
+    std::uint64_t statements = 0;
+    std::uint64_t writes = 0;
+    std::uint64_t rewritten = 0;
+    std::uint64_t refused = 0;
+  };
+  const Counters& counters() const noexcept { return counters_; }
+
+ private:
+  struct Expected {
+    enum class Kind : std::uint8_t { query, describe, sync } kind;
+    std::vector<RenamesPtr> statements;  // query: per statement; describe: one
+    std::size_t next = 0;                // query: statement the next reply is for
+  };
+
+  Verdict query(const protocol::Frame& f, WriteBatch& out);
+  Verdict parse(const protocol::Frame& f, WriteBatch& out);
+  void bind(const protocol::Frame& f);
+  void describe(const protocol::Frame& f);
+  void close(const protocol::Frame& f);
+  // Counts and logs; returns the SQL to send instead, or nullptr to keep it.
+  const std::string* decide(std::string_view sql, const rewrite::Analysis& a);
+  Verdict row_description(const protocol::Frame& f, WriteBatch& out);
+  void finished_statement();
+  void ready_for_query();
+  bool tracking() const noexcept { return rewriter_.has_rules(); }
+
+  rewrite::Rewriter& rewriter_;
+  bool strict_;
+  Counters counters_;
+  std::string refusal_;  // the replacement text of a refused statement
+  std::unordered_map<std::string, RenamesPtr> statements_;  // prepared statement -> output renames
+  std::unordered_map<std::string, RenamesPtr> portals_;
+  std::deque<Expected> expected_;
+};
+
+}  // namespace pgshift::proxy
