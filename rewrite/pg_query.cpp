@@ -43,8 +43,12 @@ bool scan(const std::string& sql, std::vector<Token>& out) {
       for (std::size_t i = 0; i < s->n_tokens; ++i) {
         const PgQuery__ScanToken* t = s->tokens[i];
         if (t->token == PG_QUERY__TOKEN__SQL_COMMENT || t->token == PG_QUERY__TOKEN__C_COMMENT) continue;
-        out.push_back({static_cast<std::uint32_t>(t->start), static_cast<std::uint32_t>(t->end), t->token,
-                       t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD});
+        const bool keyword = t->keyword_kind != PG_QUERY__KEYWORD_KIND__NO_KEYWORD;
+        const bool column_name = t->token == PG_QUERY__TOKEN__IDENT ||
+                                 t->keyword_kind == PG_QUERY__KEYWORD_KIND__UNRESERVED_KEYWORD ||
+                                 t->keyword_kind == PG_QUERY__KEYWORD_KIND__COL_NAME_KEYWORD;
+        out.push_back({static_cast<std::uint32_t>(t->start), static_cast<std::uint32_t>(t->end), t->token, keyword,
+                       column_name});
       }
       pg_query__scan_result__free_unpacked(s, nullptr);
     }

@@ -27,6 +27,7 @@ struct Token {
   std::uint32_t end = 0;
   int kind = 0;              // PgQuery__Token
   bool keyword = false;      // a keyword (possibly usable as an identifier)
+  bool column_name = false;  // usable unquoted as a column name (PostgreSQL's ColId)
   bool literal() const noexcept;
   bool identifier_like() const noexcept;  // IDENT or a keyword
   std::string_view text(std::string_view sql) const noexcept { return sql.substr(start, end - start); }

@@ -14,8 +14,8 @@ bool plain_identifier(const std::string& name) {
   for (char c : name)
     if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '$'))
       return false;
-  std::vector<pg::Token> t;  // a keyword must be quoted to be a name
-  return pg::scan(name, t) && t.size() == 1 && t[0].kind == PG_QUERY__TOKEN__IDENT;
+  std::vector<pg::Token> t;  // reserved and type/function-name keywords must be quoted
+  return pg::scan(name, t) && t.size() == 1 && t[0].column_name;
 }
 
 std::string quoted(std::string_view name) {
@@ -172,6 +172,7 @@ class Resolver {
   }
 
   Shape select(const PgQuery__SelectStmt* s, const Level* outer, const CteEnv* parent_env, bool top) {
+    if (s->into_clause) top = false;  // SELECT INTO returns no rows
     CteEnv env{{}, parent_env};
     with(s->with_clause, outer, env);
     if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE && s->larg) {
@@ -274,9 +275,13 @@ class Resolver {
 
   void copy(const PgQuery__CopyStmt* c) {
     if (c->query) query(c->query, nullptr, nullptr, false);
-    if (!c->relation || c->n_attlist == 0) return;
+    if (!c->relation) return;
+    if (c->where_clause) {
+      Level l{{table_source(c->relation, nullptr)}, nullptr, nullptr};
+      walk(&c->where_clause->base, l);
+    }
     const std::vector<Renamed>* renames = rules_.find(schema_of(c->relation), str(c->relation->relname));
-    if (!renames) return;
+    if (!renames || c->n_attlist == 0) return;
     int i = pg::token_at(tokens_, static_cast<std::uint32_t>(c->relation->location));
     // Skip the (possibly qualified) table name to the column list.
     while (i >= 0 && i + 1 < static_cast<int>(tokens_.size()) && tokens_[i + 1].kind == '.') i += 2;
@@ -330,7 +335,11 @@ class Resolver {
         if (j->larg) from_item(j->larg, l);
         if (j->rarg) from_item(j->rarg, l);
         join_columns(j, l, first);
-        walk_opt(j->quals, l);
+        if (j->quals) {  // ON sees this join's inputs (and outer levels), not its siblings
+          Level on{{l.sources.begin() + static_cast<std::ptrdiff_t>(first), l.sources.end()}, l.outer, l.env};
+          walk(&j->quals->base, on);
+        }
+        if (j->alias) collapse_join(l, first, str(j->alias->aliasname));
         break;
       }
       case PG_QUERY__NODE__NODE_RANGE_FUNCTION: {
@@ -349,6 +358,20 @@ class Resolver {
     }
   }
 
+  // (a JOIN b) AS j: a and b are no longer visible by name; j has their columns.
+  static void collapse_join(Level& l, std::size_t first, std::string_view alias) {
+    Source j{std::string(alias), "", "", {}};
+    j.shape.opaque = false;
+    for (std::size_t i = first; i < l.sources.size(); ++i) {
+      const Shape& s = l.sources[i].shape;
+      j.shape.renamed.insert(j.shape.renamed.end(), s.renamed.begin(), s.renamed.end());
+      j.shape.known.insert(j.shape.known.end(), s.known.begin(), s.known.end());
+      j.shape.opaque = j.shape.opaque || s.opaque;
+    }
+    l.sources.resize(first);
+    l.sources.push_back(std::move(j));
+  }
+
   // USING and NATURAL merge same-named columns of both sides: with a renamed
   // column among them, the rewritten join would pair different columns.
   void join_columns(const PgQuery__JoinExpr* j, const Level& l, std::size_t first) {
@@ -360,7 +383,6 @@ class Resolver {
             find_renamed(shape.renamed, str(j->using_clause[u]->string->sval)))
           return warn("JOIN USING a renamed column");
     }
-    if (j->alias && j->n_using_clause) warn("aliased JOIN USING");
   }
 
   // ---- target lists ----
