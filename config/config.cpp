@@ -80,7 +80,7 @@ const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
       {"", {"proxy", "log", "client_tls", "primary", "rewrite", "rename"}},
       {"rewrite", {"strict", "cache_entries", "cache_bytes", "writing_functions"}},
-      {"rename", {"table", "from", "to", "renamed_on"}},
+      {"rename", {"table", "from", "to", "renamed_on", "phase"}},
       {"proxy",
        {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
         "buffer_size", "max_connections"}},
@@ -393,7 +393,7 @@ class Loader {
   void load_rewrite(const toml::table& t, Rewrite& rw) {
     check_unknown(t, "rewrite");
     if (const toml::node* n = t.get("strict")) {
-      if (auto b = n->value<bool>()) rw.strict = *b;
+      if (const toml::value<bool>* b = n->as_boolean()) rw.strict = b->get();
       else error("rewrite.strict", "expected a boolean, got " + type_name(n->type()));
     }
     integer_into(t, "rewrite", "cache_entries", kCacheEntries, rw.cache_entries);
@@ -438,6 +438,11 @@ class Loader {
         r.table = table.substr(dot + 1);
       } else {
         r.table = table;
+      }
+      std::string phase;
+      if (string(*t, path, "phase", phase)) {
+        if (phase == "expand") r.expand = true;
+        else if (phase != "contract") error(path + ".phase", "must be one of contract, expand (got " + in_quotes(phase) + ")");
       }
       if (string(*t, path, "renamed_on", side)) {
         if (side == "primary") r.renamed_on = RenameSide::primary;

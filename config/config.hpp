@@ -48,6 +48,9 @@ struct RenameRule {
   std::string from;
   std::string to;
   RenameSide renamed_on = RenameSide::primary;
+  // contract: only `to` exists there (statements are rewritten to it);
+  // expand: both exist (statements keep `from`; writes also set `to`).
+  bool expand = false;
 };
 
 // [rewrite]

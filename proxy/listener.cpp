@@ -16,7 +16,7 @@ namespace {
 rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads) {
   rewrite::Options o;
   for (const config::RenameRule& r : cfg.renames)
-    if (r.renamed_on != config::RenameSide::shadow) o.rules.push_back({r.schema, r.table, r.from, r.to});
+    if (r.renamed_on != config::RenameSide::shadow) o.rules.push_back({r.schema, r.table, r.from, r.to, r.expand});
   if (!cfg.rewrite.writing_functions.empty()) o.writing_functions = cfg.rewrite.writing_functions;
   o.cache_entries = std::max<std::size_t>(cfg.rewrite.cache_entries / threads, 16);
   o.cache_bytes = std::max<std::size_t>(cfg.rewrite.cache_bytes / threads, 1 << 16);

@@ -53,6 +53,13 @@ const Renamed* find_renamed(const std::vector<Renamed>& list, std::string_view n
   return nullptr;
 }
 
+// The rename a reference to `name` takes: none for expand-phase columns,
+// which still exist under their old name.
+const Renamed* renamed_read(const std::vector<Renamed>& list, std::string_view name) {
+  const Renamed* r = find_renamed(list, name);
+  return r && !r->expand ? r : nullptr;
+}
+
 // ---- scopes ----------------------------------------------------------------
 
 // What a FROM item, CTE or subquery offers to name resolution.
@@ -97,8 +104,9 @@ constexpr int max_walk_depth = 2000;
 
 class Resolver {
  public:
-  Resolver(const RuleSet& rules, std::string_view sql, const std::vector<pg::Token>& tokens, Resolution& out)
-      : rules_(rules), sql_(sql), tokens_(tokens), out_(out) {}
+  Resolver(const RuleSet& rules, std::string_view sql, const std::vector<pg::Token>& tokens, int end,
+           Resolution& out)
+      : rules_(rules), sql_(sql), tokens_(tokens), end_(std::min(end, static_cast<int>(tokens.size()))), out_(out) {}
 
   void statement(const PgQuery__Node* n) {
     switch (n->node_case) {
@@ -222,6 +230,7 @@ class Resolver {
     Level target{{table_source(ins->relation, &env)}, outer, &env};
     const std::vector<Renamed>& renames = target.sources[0].shape.renamed;
     for (std::size_t i = 0; i < ins->n_cols; ++i) set_target_name(ins->cols[i]->res_target, renames);
+    dual_write_insert(ins, renames);
     query(ins->select_stmt, outer, &env, false);
     if (const PgQuery__OnConflictClause* oc = ins->on_conflict_clause) {
       if (oc->infer) {
@@ -230,7 +239,10 @@ class Resolver {
       }
       Level upd = target;
       upd.sources.push_back(Source{"excluded", "", "", target.sources[0].shape});
-      for (std::size_t i = 0; i < oc->n_target_list; ++i) assignment(oc->target_list[i], renames, upd);
+      for (std::size_t i = 0; i < oc->n_target_list; ++i) {
+        assignment(oc->target_list[i], renames, upd);
+        dual_write_set(oc->target_list[i], renames, {PG_QUERY__TOKEN__WHERE, PG_QUERY__TOKEN__RETURNING});
+      }
       walk_opt(oc->where_clause, upd);
     }
     return targets(ins->returning_list, ins->n_returning_list, target, top);
@@ -242,7 +254,11 @@ class Resolver {
     Level l{{table_source(u->relation, &env)}, outer, &env};
     const std::vector<Renamed> renames = l.sources[0].shape.renamed;
     for (std::size_t i = 0; i < u->n_from_clause; ++i) from_item(u->from_clause[i], l);
-    for (std::size_t i = 0; i < u->n_target_list; ++i) assignment(u->target_list[i], renames, l);
+    for (std::size_t i = 0; i < u->n_target_list; ++i) {
+      assignment(u->target_list[i], renames, l);
+      dual_write_set(u->target_list[i], renames,
+                     {PG_QUERY__TOKEN__FROM, PG_QUERY__TOKEN__WHERE, PG_QUERY__TOKEN__RETURNING});
+    }
     walk_opt(u->where_clause, l);
     return targets(u->returning_list, u->n_returning_list, l, top);
   }
@@ -267,7 +283,12 @@ class Resolver {
       const PgQuery__MergeWhenClause* w = m->merge_when_clauses[i]->merge_when_clause;
       if (!w) continue;
       walk_opt(w->condition, l);
-      for (std::size_t j = 0; j < w->n_target_list; ++j) assignment(w->target_list[j], renames, l);
+      for (std::size_t j = 0; j < w->n_target_list; ++j) {
+        assignment(w->target_list[j], renames, l);
+        const PgQuery__ResTarget* t = w->target_list[j]->res_target;
+        if (t && t->name && find_renamed(renames, t->name) && find_renamed(renames, t->name)->expand)
+          warn("MERGE into an expand-phase column is not dual-written");
+      }
       for (std::size_t j = 0; j < w->n_values; ++j) walk(&w->values[j]->base, l);
     }
     return {};
@@ -281,7 +302,10 @@ class Resolver {
       walk(&c->where_clause->base, l);
     }
     const std::vector<Renamed>* renames = rules_.find(schema_of(c->relation), str(c->relation->relname));
-    if (!renames || c->n_attlist == 0) return;
+    if (!renames) return;
+    if (c->is_from && std::any_of(renames->begin(), renames->end(), [](const Renamed& r) { return r.expand; }))
+      warn("COPY into a table in the expand phase is not dual-written");
+    if (c->n_attlist == 0) return;
     int i = pg::token_at(tokens_, static_cast<std::uint32_t>(c->relation->location));
     // Skip the (possibly qualified) table name to the column list.
     while (i >= 0 && i + 1 < static_cast<int>(tokens_.size()) && tokens_[i + 1].kind == '.') i += 2;
@@ -460,6 +484,7 @@ class Resolver {
   void expand_star(const PgQuery__ColumnRef* star, const Level& l, bool top, Shape& shape) {
     auto add = [&](const Source& s) {
       for (const Renamed& r : s.shape.renamed) {
+        if (r.expand) continue;
         shape.renamed.push_back(r);
         if (top) out_.outputs.push_back({-1, r.to, r.from});
       }
@@ -484,7 +509,7 @@ class Resolver {
 
   void set_target_name(const PgQuery__ResTarget* t, const std::vector<Renamed>& renames) {
     if (!t || !t->name) return;
-    if (const Renamed* r = find_renamed(renames, t->name)) edit_token(pg::token_at(tokens_, t->location), r->from, r->to);
+    if (const Renamed* r = renamed_read(renames, t->name)) edit_token(pg::token_at(tokens_, t->location), r->from, r->to);
   }
 
   // ON CONFLICT (a, lower(b)): plain names have no location of their own.
@@ -498,14 +523,14 @@ class Resolver {
     for (std::size_t i = 0; i < infer->n_index_elems; ++i) {
       const PgQuery__IndexElem* e = infer->index_elems[i]->index_elem;
       names.push_back(e && e->name && *e->name ? e->name : nullptr);
-      any = any || (names.back() && find_renamed(renames, names.back()));
+      any = any || (names.back() && renamed_read(renames, names.back()));
     }
     if (!any) return;
     const int open = pg::token_at(tokens_, static_cast<std::uint32_t>(infer->location));
     if (open < 0 || tokens_[open].kind != '(') return warn("could not locate the ON CONFLICT target");
     list_elements(open, [&](std::size_t k, int token) {
       if (k < names.size() && names[k])
-        if (const Renamed* r = find_renamed(renames, names[k])) edit_token(token, r->from, r->to);
+        if (const Renamed* r = renamed_read(renames, names[k])) edit_token(token, r->from, r->to);
     });
   }
 
@@ -514,7 +539,7 @@ class Resolver {
     if (open >= static_cast<int>(tokens_.size()) || tokens_[open].kind != '(') return warn("could not locate a column list");
     list_elements(open, [&](std::size_t k, int token) {
       if (k < n && names[k]->node_case == PG_QUERY__NODE__NODE_STRING)
-        if (const Renamed* r = find_renamed(renames, str(names[k]->string->sval))) edit_token(token, r->from, r->to);
+        if (const Renamed* r = renamed_read(renames, str(names[k]->string->sval))) edit_token(token, r->from, r->to);
     });
   }
 
@@ -541,6 +566,127 @@ class Resolver {
     }
   }
 
+  // ---- expand phase: writes that set the old column also set the new one ----
+
+  // INSERT INTO t (a, old) VALUES (x, y)  ->  INSERT INTO t (a, old, new) VALUES (x, y, y)
+  // INSERT INTO t (a, old) SELECT ...      ->  ... SELECT s.*, s.c2 FROM (SELECT ...) AS s(c1, c2)
+  void dual_write_insert(const PgQuery__InsertStmt* ins, const std::vector<Renamed>& renames) {
+    if (std::none_of(renames.begin(), renames.end(), [](const Renamed& r) { return r.expand; })) return;
+    if (ins->n_cols == 0) {
+      if (ins->select_stmt) warn("INSERT without a column list into a table in the expand phase");
+      return;
+    }
+    std::vector<std::pair<std::size_t, const Renamed*>> dual;
+    for (std::size_t k = 0; k < ins->n_cols; ++k) {
+      const PgQuery__ResTarget* t = ins->cols[k]->res_target;
+      if (const Renamed* r = t && t->name ? find_renamed(renames, t->name) : nullptr; r && r->expand) dual.emplace_back(k, r);
+    }
+    if (dual.empty() || !ins->select_stmt) return;
+    int open = pg::token_at(tokens_, static_cast<std::uint32_t>(ins->relation->location));
+    while (open >= 0 && open < end_ && tokens_[open].kind != '(') ++open;
+    const Ranges cols = list_ranges(open);
+    if (cols.items.size() != ins->n_cols) return warn("could not locate the INSERT column list");
+    TokenEdit& list_end = edit_at(cols.items.back().second);
+    for (const auto& [k, r] : dual)
+      list_end.append.push_back({", " + spell(tokens_[cols.items[k].first].text(sql_), r->to)});
+
+    int src = cols.close + 1;
+    if (src < end_ && tokens_[src].kind == PG_QUERY__TOKEN__OVERRIDING) src += 3;  // OVERRIDING ... VALUE
+    if (src < end_ && tokens_[src].kind == PG_QUERY__TOKEN__VALUES) return dual_write_values(src + 1, ins->n_cols, dual);
+    const int last = scan_to(src, {PG_QUERY__TOKEN__ON, PG_QUERY__TOKEN__RETURNING}, false) - 1;
+    if (last < src) return warn("could not locate the INSERT's query");
+    Piece head{"SELECT pgshift_src.*"};
+    for (const auto& [k, r] : dual) head.text += ", pgshift_src.c" + std::to_string(k + 1);
+    head.text += " FROM (";
+    edit_at(src).prepend.push_back(std::move(head));
+    Piece tail{") AS pgshift_src("};
+    for (std::size_t k = 0; k < ins->n_cols; ++k) tail.text += (k ? ", c" : "c") + std::to_string(k + 1);
+    tail.text += ")";
+    edit_at(last).append.push_back(std::move(tail));
+  }
+
+  void dual_write_values(int row, std::size_t columns, const std::vector<std::pair<std::size_t, const Renamed*>>& dual) {
+    while (row < end_ && tokens_[row].kind == '(') {
+      const Ranges values = list_ranges(row);
+      if (values.items.size() != columns) return warn("a VALUES row does not match the INSERT column list");
+      TokenEdit& e = edit_at(values.items.back().second);
+      for (const auto& d : dual) {
+        e.append.push_back({", "});
+        e.append.push_back({"", values.items[d.first].first, values.items[d.first].second + 1});
+      }
+      row = values.close + 1;
+      if (row >= end_ || tokens_[row].kind != ',') return;
+      ++row;
+    }
+  }
+
+  // SET old = expr  ->  SET old = expr, new = expr (both see the row before the update)
+  void dual_write_set(const PgQuery__Node* n, const std::vector<Renamed>& renames, std::initializer_list<int> stops) {
+    const PgQuery__ResTarget* t = n->res_target;
+    const Renamed* r = t && t->name ? find_renamed(renames, t->name) : nullptr;
+    if (!r || !r->expand) return;
+    if (t->val && t->val->node_case == PG_QUERY__NODE__NODE_MULTI_ASSIGN_REF)
+      return warn("a multiple-column assignment sets an expand-phase column");
+    const int name = pg::token_at(tokens_, static_cast<std::uint32_t>(t->location));
+    const int eq = name < 0 ? -1 : scan_to(name, {'='}, false);
+    if (eq < 0 || eq >= end_) return warn("could not locate an assignment");
+    const int last = scan_to(eq + 1, stops, true) - 1;
+    if (last <= eq) return warn("could not locate an assignment");
+    TokenEdit& e = edit_at(last);
+    e.append.push_back({", " + spell(tokens_[name].text(sql_), r->to) + " = "});
+    e.append.push_back({"", eq + 1, last + 1});
+  }
+
+  struct Ranges {
+    std::vector<std::pair<int, int>> items;  // first and last token of each element
+    int close = -1;                          // the closing ')'
+  };
+
+  Ranges list_ranges(int open) const {
+    Ranges r;
+    if (open < 0 || open >= end_ || tokens_[open].kind != '(') return r;
+    int depth = 0;
+    for (int i = open; i < end_; ++i) {
+      const int k = tokens_[i].kind;
+      if (k == '(' && ++depth == 1) {
+        r.items.push_back({i + 1, i});
+        continue;
+      }
+      if (k == ')' && --depth == 0) {
+        r.close = i;
+        if (!r.items.empty() && r.items.back().second < r.items.back().first) r.items.pop_back();  // ()
+        return r;
+      }
+      if (k == ',' && depth == 1) {
+        r.items.push_back({i + 1, i});
+        continue;
+      }
+      r.items.back().second = i;
+    }
+    return {};
+  }
+
+  // The first token at parenthesis depth 0 from `from` that is one of `stops`
+  // (ON only when CONFLICT follows), or a ',' when `comma`; end_ if none.
+  int scan_to(int from, std::initializer_list<int> stops, bool comma) const {
+    int depth = 0;
+    for (int i = from; i < end_; ++i) {
+      const int k = tokens_[i].kind;
+      if (k == '(' || k == '[') ++depth;
+      else if (k == ')' || k == ']') --depth;
+      if (depth < 0) return i;
+      if (depth != 0) continue;
+      if (comma && k == ',') return i;
+      if (k == ';') return i;
+      for (int stop : stops) {
+        if (k != stop) continue;
+        if (k == PG_QUERY__TOKEN__ON && !(i + 1 < end_ && tokens_[i + 1].kind == PG_QUERY__TOKEN__CONFLICT)) continue;
+        return i;
+      }
+    }
+    return end_;
+  }
+
   // ---- column references ----
 
   // Edits a column reference that names a renamed column; returns the new name.
@@ -554,7 +700,7 @@ class Resolver {
     } else if (const Source* s = qualified_source(c->fields, n - 1, l)) {
       r = find_renamed(s->shape.renamed, name);
     }
-    if (!r) return nullptr;
+    if (!r || r->expand) return nullptr;
     const int first = pg::token_at(tokens_, static_cast<std::uint32_t>(c->location));
     if (first < 0) {
       warn("could not locate a column reference");
@@ -624,9 +770,14 @@ class Resolver {
       warn("could not locate the identifier \"" + std::string(from) + "\"");
       return;
     }
-    for (const TokenEdit& e : out_.edits)
-      if (e.token == token) return;
-    out_.edits.push_back({token, spell(tokens_[token].text(sql_), to)});
+    edit_at(token).replacement = spell(tokens_[token].text(sql_), to);
+  }
+
+  TokenEdit& edit_at(int token) {
+    for (TokenEdit& e : out_.edits)
+      if (e.token == token) return e;
+    out_.edits.push_back({token, {}, {}, {}});
+    return out_.edits.back();
   }
 
   // ---- expressions ----
@@ -661,6 +812,7 @@ class Resolver {
   const RuleSet& rules_;
   std::string_view sql_;
   const std::vector<pg::Token>& tokens_;
+  int end_;  // first token after the statement
   Resolution& out_;
   int depth_ = 0;
 };
@@ -668,7 +820,7 @@ class Resolver {
 }  // namespace
 
 RuleSet::RuleSet(const std::vector<RenameRule>& rules) {
-  for (const RenameRule& r : rules) tables_[r.schema + "." + r.table].push_back({r.from, r.to});
+  for (const RenameRule& r : rules) tables_[r.schema + "." + r.table].push_back({r.from, r.to, r.expand});
 }
 
 const std::vector<Renamed>* RuleSet::find(std::string_view schema, std::string_view table) const {
@@ -680,8 +832,8 @@ const std::vector<Renamed>* RuleSet::find(std::string_view schema, std::string_v
 }
 
 void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
-             const std::vector<pg::Token>& tokens, Resolution& out) {
-  Resolver(rules, sql, tokens, out).statement(stmt);
+             const std::vector<pg::Token>& tokens, int end, Resolution& out) {
+  Resolver(rules, sql, tokens, end, out).statement(stmt);
 }
 
 }  // namespace pgshift::rewrite

@@ -15,6 +15,7 @@ namespace pgshift::rewrite {
 struct Renamed {
   std::string from;  // what the application says
   std::string to;    // what the database has
+  bool expand = false;  // both exist: reads keep `from`, writes also set `to`
 };
 
 // Rename rules by table, with the spelling of each new name for unquoted use.
@@ -28,9 +29,20 @@ class RuleSet {
   std::map<std::string, std::vector<Renamed>, std::less<>> tables_;  // "schema.table"
 };
 
+// Text added around a token: literal text, or a copy of the statement's own
+// tokens [from, to) as written (with their renames applied), so an edit stays
+// valid for every text that differs only in literal values.
+struct Piece {
+  std::string text;
+  int from = -1;
+  int to = -1;
+};
+
 struct TokenEdit {
-  int token = 0;            // index into the token list (comments excluded)
-  std::string replacement;  // the new spelling
+  int token = 0;                // index into the token list (comments excluded)
+  std::string replacement;      // the new spelling; empty keeps the token
+  std::vector<Piece> prepend;   // written before the token
+  std::vector<Piece> append;    // written after it
 };
 
 struct Resolution {
@@ -39,7 +51,8 @@ struct Resolution {
   std::string warning;  // set when the statement must not be rewritten
 };
 
+// `end` is the index of the first token after the statement.
 void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
-             const std::vector<pg::Token>& tokens, Resolution& out);
+             const std::vector<pg::Token>& tokens, int end, Resolution& out);
 
 }  // namespace pgshift::rewrite

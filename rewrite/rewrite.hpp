@@ -58,6 +58,9 @@ struct RenameRule {
   std::string table;
   std::string from;
   std::string to;
+  // Expand phase: both columns exist. Statements keep the old name, and
+  // writes that set it also set the new one to the same value.
+  bool expand = false;
 };
 
 // A RowDescription field name to restore: the server says `from` (the new

@@ -144,6 +144,8 @@ struct Rewriter::Impl {
                    std::max<std::size_t>(options.cache_bytes / 2, 1)) {}
 
   Template analyse(const std::string& text, const std::vector<pg::Token>& tokens, std::uint64_t fingerprint);
+  static void render(const std::vector<TokenEdit>& edits, std::string_view text, const std::vector<pg::Token>& toks,
+                     int from, int to, std::string& out, bool additions);
   // Fills `a` (reusing its storage) for `text`, which has the template's tokens.
   void instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens, Analysis& a);
 
@@ -192,7 +194,7 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     std::tie(s.begin, s.end) = token_range(toks, from, to);
     t.statements.push_back(s);
     Resolution r;
-    if (!rules.empty() && raw->stmt) resolve(raw->stmt, rules, text, toks, r);
+    if (!rules.empty() && raw->stmt) resolve(raw->stmt, rules, text, toks, static_cast<int>(s.end), r);
     if (!r.warning.empty() && t.warning.empty()) t.warning = std::move(r.warning);
     t.edits.insert(t.edits.end(), r.edits.begin(), r.edits.end());
     t.outputs.push_back(std::move(r.outputs));
@@ -224,15 +226,34 @@ void Rewriter::Impl::instantiate(const Template& t, std::string_view text, const
   a.report_warning = false;
   a.rewritten.clear();
   if (!t.edits.empty()) {
-    std::size_t pos = 0;
-    for (const TokenEdit& e : t.edits) {
-      const pg::Token& tok = toks[static_cast<std::size_t>(e.token)];
-      a.rewritten.append(text.substr(pos, tok.start - pos));
-      a.rewritten.append(e.replacement);
-      pos = tok.end;
-    }
-    a.rewritten.append(text.substr(pos));
+    render(t.edits, text, toks, 0, static_cast<int>(toks.size()), a.rewritten, true);
+    a.rewritten.append(text.substr(toks.back().end));
+    a.rewritten.insert(0, text.substr(0, toks.front().start));
   }
+}
+
+// Writes tokens [from, to) of `text` with the edits inside that range applied
+// (copies of a range inside an edit get its renames, not its additions).
+void Rewriter::Impl::render(const std::vector<TokenEdit>& edits, std::string_view text,
+                            const std::vector<pg::Token>& toks, int from, int to, std::string& out, bool additions) {
+  if (from >= to) return;
+  std::size_t pos = toks[static_cast<std::size_t>(from)].start;
+  auto pieces = [&](const std::vector<Piece>& list) {
+    for (const Piece& p : list) {
+      if (p.from < 0) out.append(p.text);
+      else render(edits, text, toks, p.from, p.to, out, false);
+    }
+  };
+  for (const TokenEdit& e : edits) {
+    if (e.token < from || e.token >= to) continue;
+    const pg::Token& tok = toks[static_cast<std::size_t>(e.token)];
+    out.append(text.substr(pos, tok.start - pos));
+    if (additions) pieces(e.prepend);
+    out.append(e.replacement.empty() ? tok.text(text) : std::string_view(e.replacement));
+    if (additions) pieces(e.append);
+    pos = tok.end;
+  }
+  out.append(text.substr(pos, toks[static_cast<std::size_t>(to - 1)].end - pos));
 }
 
 Rewriter::Rewriter(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -269,7 +290,8 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
   const std::uint64_t fingerprint = std::hash<std::string>{}(m.key);
   Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
   std::size_t bytes = m.key.size();
-  for (const TokenEdit& e : made.edits) bytes += e.replacement.size() + sizeof e;
+  for (const TokenEdit& e : made.edits)
+    bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
   const Template& t = m.normalized.insert(m.key, std::move(made), bytes);
   Analysis fresh;
   m.instantiate(t, m.text_buf, m.tokens, fresh);

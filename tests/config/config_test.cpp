@@ -582,3 +582,57 @@ TEST(ParseEndpoint, Invalid) {
 }
 
 }  // namespace
+
+// ---- [[rename]] and [rewrite] ---------------------------------------------
+
+namespace {
+
+std::optional<pgshift::config::Config> load_text_only(const std::string& text,
+                                                      std::vector<pgshift::config::ConfigError>& errors) {
+  return pgshift::config::load_string("[primary]\nhost = \"db\"\nport = 5432\n" + text, "renames.toml", errors);
+}
+
+}  // namespace
+
+TEST(ConfigRename, RulesLoadWithSchemaSideAndPhase) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only(
+      "[rewrite]\nstrict = true\ncache_entries = 100\n"
+      "[[rename]]\ntable = \"users\"\nfrom = \"email\"\nto = \"email_address\"\nrenamed_on = \"primary\"\n"
+      "[[rename]]\ntable = \"billing.invoices\"\nfrom = \"amt\"\nto = \"amount\"\nrenamed_on = \"both\"\n"
+      "phase = \"expand\"\n",
+      errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0].what());
+  ASSERT_EQ(cfg->renames.size(), 2u);
+  EXPECT_EQ(cfg->renames[0].schema, "public");
+  EXPECT_EQ(cfg->renames[0].table, "users");
+  EXPECT_FALSE(cfg->renames[0].expand);
+  EXPECT_EQ(cfg->renames[1].schema, "billing");
+  EXPECT_EQ(cfg->renames[1].renamed_on, pgshift::config::RenameSide::both);
+  EXPECT_TRUE(cfg->renames[1].expand);
+  EXPECT_TRUE(cfg->rewrite.strict);
+  EXPECT_EQ(cfg->rewrite.cache_entries, 100u);
+}
+
+TEST(ConfigRename, BadRulesNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[[rename]]\ntable = \"users\"\nfrom = \"email\"\nrenamed_on = \"primary\"\n", "rename[0].to"},
+      {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"moon\"\n", "rename[0].renamed_on"},
+      {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"a\"\nrenamed_on = \"primary\"\n", "rename[0].to"},
+      {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\nphase = \"x\"\n",
+       "rename[0].phase"},
+      {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\n"
+       "[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"c\"\nrenamed_on = \"primary\"\n",
+       "rename[1].from"},
+      {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\ncolour = 1\n",
+       "rename[0].colour"},
+      {"[rewrite]\nstrict = 1\n", "rewrite.strict"},
+  };
+  for (const auto& [text, key] : cases) {
+    std::vector<pgshift::config::ConfigError> errors;
+    EXPECT_FALSE(load_text_only(text, errors)) << text;
+    bool named = false;
+    for (const auto& e : errors) named = named || e.key == key;
+    EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
+  }
+}
