@@ -61,6 +61,9 @@ struct Template {
   std::vector<std::vector<OutputRename>> outputs;
   std::string warning;
   std::uint64_t fingerprint = 0;
+  // The analysis depends on a literal's value (EXPLAIN (ANALYZE 'on')), so it
+  // may only be reused for the very same text.
+  bool exact_only = false;
 };
 
 struct StringHash {
@@ -192,6 +195,9 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     const auto to = raw->stmt_len ? from + static_cast<std::uint32_t>(raw->stmt_len)
                                   : static_cast<std::uint32_t>(text.size());
     std::tie(s.begin, s.end) = token_range(toks, from, to);
+    if (raw->stmt && raw->stmt->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT &&
+        std::any_of(toks.begin() + s.begin, toks.begin() + s.end, [](const pg::Token& k) { return k.literal(); }))
+      t.exact_only = true;
     t.statements.push_back(s);
     Resolution r;
     if (!rules.empty() && raw->stmt) resolve(raw->stmt, rules, text, toks, static_cast<int>(s.end), r);
@@ -289,12 +295,15 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
   ++m.stats.misses;
   const std::uint64_t fingerprint = std::hash<std::string>{}(m.key);
   Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
-  std::size_t bytes = m.key.size();
-  for (const TokenEdit& e : made.edits)
-    bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
-  const Template& t = m.normalized.insert(m.key, std::move(made), bytes);
   Analysis fresh;
-  m.instantiate(t, m.text_buf, m.tokens, fresh);
+  if (made.exact_only) {
+    m.instantiate(made, m.text_buf, m.tokens, fresh);
+  } else {
+    std::size_t bytes = m.key.size();
+    for (const TokenEdit& e : made.edits)
+      bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
+    m.instantiate(m.normalized.insert(m.key, std::move(made), bytes), m.text_buf, m.tokens, fresh);
+  }
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
   const std::size_t size = m.text_buf.size() * 2 + fresh.rewritten.size();
   return m.exact.insert(m.text_buf, std::move(fresh), size);
