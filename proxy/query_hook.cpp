@@ -69,7 +69,7 @@ Verdict QueryHook::query(const Frame& f, WriteBatch& out) {
   const rewrite::Analysis& a = rewriter_.analyze(q.sql);
   if (tracking()) {
     Expected e{Expected::Kind::query, {}};
-    for (const auto& o : a.outputs) e.statements.push_back(share(o));
+    for (std::size_t i = 0; i < a.outputs.size(); ++i) e.statements.push_back(renames_for(a, i));
     expected_.push_back(std::move(e));
   }
   const std::string* replacement = decide(q.sql, a);
@@ -83,7 +83,7 @@ Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
   if (!p.parse(f)) return Verdict::forward;
   const rewrite::Analysis& a = rewriter_.analyze(p.sql);
   if (tracking()) {
-    RenamesPtr renames = a.outputs.size() == 1 && a.warning.empty() ? share(a.outputs[0]) : nullptr;
+    RenamesPtr renames = a.outputs.size() == 1 ? renames_for(a, 0) : nullptr;
     if (renames) statements_[std::string(p.name)] = std::move(renames);
     else statements_.erase(std::string(p.name));
   }
@@ -94,6 +94,35 @@ Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
   protocol::MessageWriter w(out.own());
   w.begin('P').cstring(p.name).cstring(*replacement).raw(f.body.substr(types_at)).end();
   return Verdict::drop;
+}
+
+QueryHook::RenamesPtr QueryHook::renames_for(const rewrite::Analysis& a, std::size_t i) {
+  using Op = rewrite::NamedOutputs::Op;
+  RenamesPtr own = i < a.outputs.size() ? share(a.outputs[i]) : nullptr;
+  if (i >= a.named.size()) return own;
+  const rewrite::NamedOutputs& n = a.named[i];
+  auto define = [&](auto& map) {
+    if (n.outputs.empty()) map.erase(n.name);
+    else map[n.name] = share(n.outputs);
+  };
+  auto lookup = [&](const auto& map) -> RenamesPtr {
+    auto it = map.find(n.name);
+    return it == map.end() ? nullptr : it->second;
+  };
+  auto forget = [&](auto& map) {
+    if (n.name.empty()) map.clear();
+    else map.erase(n.name);
+  };
+  switch (n.op) {
+    case Op::prepare: define(statements_); break;
+    case Op::declare: define(portals_); break;
+    case Op::execute: return lookup(statements_);
+    case Op::fetch: return lookup(portals_);
+    case Op::deallocate: forget(statements_); break;
+    case Op::close: forget(portals_); break;
+    case Op::none: break;
+  }
+  return own;
 }
 
 void QueryHook::bind(const Frame& f) {

@@ -54,6 +54,9 @@ class QueryHook {
   void bind(const protocol::Frame& f);
   void describe(const protocol::Frame& f);
   void close(const protocol::Frame& f);
+  // The renames for the rows of statement `i`, after applying what it does
+  // to SQL-level prepared statements and cursors (PREPARE, DECLARE, ...).
+  RenamesPtr renames_for(const rewrite::Analysis& a, std::size_t i);
   // Counts and logs; returns the SQL to send instead, or nullptr to keep it.
   const std::string* decide(std::string_view sql, const rewrite::Analysis& a);
   Verdict row_description(const protocol::Frame& f, WriteBatch& out);
@@ -65,7 +68,9 @@ class QueryHook {
   bool strict_;
   Counters counters_;
   std::string refusal_;  // the replacement text of a refused statement
-  std::unordered_map<std::string, RenamesPtr> statements_;  // prepared statement -> output renames
+  // Output renames by prepared statement and by portal; as in PostgreSQL,
+  // PREPARE shares the namespace with Parse, and DECLARE with Bind.
+  std::unordered_map<std::string, RenamesPtr> statements_;
   std::unordered_map<std::string, RenamesPtr> portals_;
   std::deque<Expected> expected_;
 };

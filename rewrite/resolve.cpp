@@ -116,12 +116,35 @@ class Resolver {
         query(n, nullptr, nullptr, true);
         break;
       case PG_QUERY__NODE__NODE_EXPLAIN_STMT: statement_inner(n->explain_stmt->query); break;
-      case PG_QUERY__NODE__NODE_PREPARE_STMT: statement_inner(n->prepare_stmt->query); break;
       case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: statement_inner(n->create_table_as_stmt->query); break;
-      case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT: statement_inner(n->declare_cursor_stmt->query); break;
+      case PG_QUERY__NODE__NODE_PREPARE_STMT:
+        named(NamedOutputs::Op::prepare, n->prepare_stmt->name, n->prepare_stmt->query);
+        break;
+      case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+        named(NamedOutputs::Op::declare, n->declare_cursor_stmt->portalname, n->declare_cursor_stmt->query);
+        break;
+      case PG_QUERY__NODE__NODE_EXECUTE_STMT: named(NamedOutputs::Op::execute, n->execute_stmt->name, nullptr); break;
+      case PG_QUERY__NODE__NODE_FETCH_STMT:
+        if (!n->fetch_stmt->ismove) named(NamedOutputs::Op::fetch, n->fetch_stmt->portalname, nullptr);
+        break;
+      case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: named(NamedOutputs::Op::deallocate, n->deallocate_stmt->name, nullptr); break;
+      case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT: named(NamedOutputs::Op::close, n->close_portal_stmt->portalname, nullptr); break;
       case PG_QUERY__NODE__NODE_COPY_STMT: copy(n->copy_stmt); break;
       default: break;  // DDL and utility statements are never rewritten
     }
+  }
+
+  // PREPARE and DECLARE keep their query's output renames under a name that
+  // EXECUTE and FETCH (or a protocol Describe of the cursor) use later.
+  void named(NamedOutputs::Op op, const char* name, const PgQuery__Node* query_node) {
+    out_.named.op = op;
+    out_.named.name = str(name);
+    if (!query_node) return;
+    std::vector<OutputRename> mine;
+    std::swap(mine, out_.outputs);
+    query(query_node, nullptr, nullptr, true);
+    std::swap(mine, out_.outputs);
+    out_.named.outputs = std::move(mine);
   }
 
  private:

@@ -48,6 +48,7 @@ struct TokenEdit {
 struct Resolution {
   std::vector<TokenEdit> edits;
   std::vector<OutputRename> outputs;
+  NamedOutputs named;
   std::string warning;  // set when the statement must not be rewritten
 };
 

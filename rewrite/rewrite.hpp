@@ -72,12 +72,24 @@ struct OutputRename {
   std::string to;
 };
 
+// SQL-level prepared statements and cursors: which one a statement defines
+// (with the output renames of its query) or uses, so the caller can restore
+// names in the rows of EXECUTE and FETCH too.
+struct NamedOutputs {
+  enum class Op : std::uint8_t { none, prepare, declare, execute, fetch, deallocate, close };
+  Op op = Op::none;
+  std::string name;                   // empty with deallocate/close: ALL
+  std::vector<OutputRename> outputs;  // prepare/declare: its query's renames
+};
+
 struct Analysis {
   std::vector<StatementInfo> statements;
   // The rewritten text, or empty when nothing changed.
   std::string rewritten;
   // Per statement (same order), the RowDescription renames it needs.
   std::vector<std::vector<OutputRename>> outputs;
+  // Per statement (same order, filled only when rename rules are active).
+  std::vector<NamedOutputs> named;
   // Why the statement is left unchanged although it may name a renamed
   // column (ambiguous name, USING/NATURAL join over one, dynamic SQL...).
   std::string warning;

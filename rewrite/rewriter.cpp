@@ -59,6 +59,7 @@ struct Template {
   std::vector<StatementInfo> statements;           // begin/end hold token indices
   std::vector<TokenEdit> edits;                    // empty when warning is set
   std::vector<std::vector<OutputRename>> outputs;
+  std::vector<NamedOutputs> named;
   std::string warning;
   std::uint64_t fingerprint = 0;
   // The analysis depends on a literal's value (EXPLAIN (ANALYZE 'on')), so it
@@ -204,10 +205,12 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     if (!r.warning.empty() && t.warning.empty()) t.warning = std::move(r.warning);
     t.edits.insert(t.edits.end(), r.edits.begin(), r.edits.end());
     t.outputs.push_back(std::move(r.outputs));
+    t.named.push_back(std::move(r.named));
   }
   if (!t.warning.empty()) {  // never guess: the whole text stays as it is
     t.edits.clear();
     for (auto& o : t.outputs) o.clear();
+    for (auto& n : t.named) n.outputs.clear();
   }
   std::sort(t.edits.begin(), t.edits.end(), [](const TokenEdit& a, const TokenEdit& b) { return a.token < b.token; });
   return t;
@@ -227,6 +230,7 @@ void Rewriter::Impl::instantiate(const Template& t, std::string_view text, const
     }
   }
   a.outputs = t.outputs;
+  a.named = t.named;
   a.warning = t.warning;
   a.fingerprint = t.fingerprint;
   a.report_warning = false;

@@ -547,6 +547,7 @@ std::string pgshift_config(std::uint16_t listen_port, std::uint16_t primary_port
        << "[primary.tls]\n"
        << "mode = " << toml_string(options.server_tls_mode) << "\n";
   if (!options.server_ca.empty()) toml << "ca = " << toml_string(options.server_ca.string()) << "\n";
+  if (!options.extra_config.empty()) toml << "\n" << options.extra_config << "\n";
   return toml.str();
 }
 
