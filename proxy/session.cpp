@@ -286,7 +286,10 @@ awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
 // to pgshift's TLS connection to the server, not to the client's.
 awaitable<bool> Session::relay_authentication() {
   for (;;) {
-    if (co_await flush(client_, to_client_)) {
+    // Several replies usually arrive together (AuthenticationOk, a dozen
+    // ParameterStatus, BackendKeyData, ReadyForQuery): write them in one go,
+    // only when the next one has to be waited for.
+    if (!complete_frame_buffered(server_->in) && co_await flush(client_, to_client_)) {
       reason_ = "client closed during authentication";
       co_return false;
     }
@@ -476,6 +479,10 @@ awaitable<error_code> Session::read_frame(Stream& s, ReadBuffer& in, Direction d
   if (auto ec = co_await fill(s, in, h.total())) co_return ec;
   out = protocol::parse_frame(in.data(), dir, ctx_.limits).frame;
   co_return error_code{};
+}
+
+bool Session::complete_frame_buffered(const ReadBuffer& in) const {
+  return protocol::parse_frame(in.data(), Direction::backend, ctx_.limits).status == protocol::ParseStatus::complete;
 }
 
 awaitable<error_code> Session::flush(Stream& s, WriteBatch& batch) {

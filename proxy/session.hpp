@@ -62,6 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<error_code> fill(Stream& s, ReadBuffer& in, std::size_t n);
   awaitable<error_code> read_frame(Stream& s, ReadBuffer& in, protocol::Direction dir, protocol::Frame& out);
   awaitable<error_code> flush(Stream& s, WriteBatch& batch);
+  bool complete_frame_buffered(const ReadBuffer& in) const;
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
   void fail(std::string_view sqlstate, std::string message, std::string reason);

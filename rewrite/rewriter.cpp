@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "rewrite/classify.hpp"
+#include "rewrite/lexer.hpp"
 #include "rewrite/pg_query.hpp"
 #include "rewrite/resolve.hpp"
 #include "rewrite/rewrite.hpp"
@@ -112,13 +113,44 @@ class Lru {
   std::size_t max_entries_, max_bytes_, bytes_ = 0;
 };
 
-void normalized_key(std::string_view sql, const std::vector<pg::Token>& tokens, std::string& key) {
-  key.clear();
-  for (const pg::Token& t : tokens) {
-    if (t.literal()) key.push_back('\x01');
-    else key.append(t.text(sql));
-    key.push_back('\0');
+// Moves a template's token indices from PostgreSQL's tokens to the cache
+// lexer's. False when a position has no exact counterpart; the template is
+// then only used for the text it was made from.
+bool remap(Template& t, const std::vector<pg::Token>& from, const std::vector<pg::Token>& to) {
+  auto at_start = [&](int i) -> int {
+    if (i < 0 || static_cast<std::size_t>(i) >= from.size()) return -1;
+    const std::uint32_t pos = from[static_cast<std::size_t>(i)].start;
+    auto it = std::lower_bound(to.begin(), to.end(), pos, [](const pg::Token& k, std::uint32_t p) { return k.start < p; });
+    return it != to.end() && it->start == pos ? static_cast<int>(it - to.begin()) : -1;
+  };
+  auto after_end = [&](int i_excl) -> int {  // exclusive index whose last token ends where from's does
+    if (i_excl <= 0 || static_cast<std::size_t>(i_excl) > from.size()) return -1;
+    const std::uint32_t pos = from[static_cast<std::size_t>(i_excl - 1)].end;
+    auto it = std::lower_bound(to.begin(), to.end(), pos, [](const pg::Token& k, std::uint32_t p) { return k.end < p; });
+    return it != to.end() && it->end == pos ? static_cast<int>(it - to.begin()) + 1 : -1;
+  };
+  auto same_token = [&](int i) -> int {  // one token in both, same extent
+    const int j = at_start(i);
+    return j >= 0 && to[static_cast<std::size_t>(j)].end == from[static_cast<std::size_t>(i)].end ? j : -1;
+  };
+  for (StatementInfo& st : t.statements) {
+    if (st.begin >= st.end) continue;
+    const int b = at_start(static_cast<int>(st.begin)), e = after_end(static_cast<int>(st.end));
+    if (b < 0 || e < 0) return false;
+    st.begin = static_cast<std::uint32_t>(b);
+    st.end = static_cast<std::uint32_t>(e);
   }
+  for (TokenEdit& e : t.edits) {
+    if ((e.token = same_token(e.token)) < 0) return false;
+    for (auto* list : {&e.prepend, &e.append})
+      for (Piece& p : *list) {
+        if (p.from < 0) continue;
+        p.from = at_start(p.from);
+        p.to = after_end(p.to);
+        if (p.from < 0 || p.to < 0) return false;
+      }
+  }
+  return true;
 }
 
 // First and last token of each statement, from the parser's byte ranges.
@@ -159,7 +191,8 @@ struct Rewriter::Impl {
   Lru<Template> normalized;
   std::unordered_set<std::uint64_t> warned;
   // Reused between calls, so the common paths allocate little.
-  std::vector<pg::Token> tokens;
+  std::vector<pg::Token> tokens;  // libpg_query's
+  std::vector<pg::Token> lexed;   // the cache lexer's
   std::string text_buf;
   std::string key;
   Analysis scratch;
@@ -272,9 +305,10 @@ Rewriter::~Rewriter() = default;
 bool Rewriter::has_rules() const noexcept { return !impl_->rules.empty(); }
 
 // Three paths: a text seen before is a hash lookup; the same statement with
-// other literals (simple-protocol applications inline them) costs a scan and
-// is answered from the shared template without joining the exact cache, which
-// it would only churn; anything else is parsed, analysed and cached.
+// other literals (simple-protocol applications inline them) costs a pass of
+// the cache lexer and is answered from the shared template without joining
+// the exact cache, which it would only churn; anything else is scanned and
+// parsed by libpg_query, analysed and cached both ways.
 const Analysis& Rewriter::analyze(std::string_view sql) {
   Impl& m = *impl_;
   if (Analysis* hit = m.exact.find(sql)) {
@@ -282,31 +316,31 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
     hit->report_warning = false;
     return *hit;
   }
-  m.text_buf.assign(sql);  // libpg_query wants a NUL-terminated string
-  if (!pg::scan(m.text_buf, m.tokens)) {
-    ++m.stats.misses;
-    Analysis bad;
-    bad.statements.push_back(unparseable());
-    bad.outputs.emplace_back();
-    return m.exact.insert(m.text_buf, std::move(bad), m.text_buf.size() * 2);
-  }
-  normalized_key(m.text_buf, m.tokens, m.key);
-  if (Template* t = m.normalized.find(m.key)) {
-    ++m.stats.normalized_hits;
-    m.instantiate(*t, m.text_buf, m.tokens, m.scratch);
-    return m.scratch;
+  const bool lexed = lex::normalize(sql, m.lexed, m.key);
+  if (lexed) {
+    if (Template* t = m.normalized.find(m.key)) {
+      ++m.stats.normalized_hits;
+      m.instantiate(*t, sql, m.lexed, m.scratch);
+      return m.scratch;
+    }
   }
   ++m.stats.misses;
-  const std::uint64_t fingerprint = std::hash<std::string>{}(m.key);
-  Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
+  m.text_buf.assign(sql);  // libpg_query wants a NUL-terminated string
   Analysis fresh;
-  if (made.exact_only) {
-    m.instantiate(made, m.text_buf, m.tokens, fresh);
-  } else {
+  if (!pg::scan(m.text_buf, m.tokens)) {
+    fresh.statements.push_back(unparseable());
+    fresh.outputs.emplace_back();
+    fresh.named.emplace_back();
+    return m.exact.insert(m.text_buf, std::move(fresh), m.text_buf.size() * 2);
+  }
+  const std::uint64_t fingerprint = std::hash<std::string_view>{}(lexed ? std::string_view(m.key) : sql);
+  Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
+  m.instantiate(made, m.text_buf, m.tokens, fresh);
+  if (lexed && !made.exact_only && remap(made, m.tokens, m.lexed)) {
     std::size_t bytes = m.key.size();
     for (const TokenEdit& e : made.edits)
       bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
-    m.instantiate(m.normalized.insert(m.key, std::move(made), bytes), m.text_buf, m.tokens, fresh);
+    m.normalized.insert(m.key, std::move(made), bytes);
   }
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
   const std::size_t size = m.text_buf.size() * 2 + fresh.rewritten.size();
