@@ -40,7 +40,10 @@ Verdict QueryHook::on_client(const Frame& f, WriteBatch& out) {
     case 'B': bind(f); break;
     case 'D': describe(f); break;
     case 'C': close(f); break;
-    case 'S': case 'F': expected_.push_back({Expected::Kind::sync, {}}); break;
+    case 'S': case 'F':
+      if (expected_.empty()) ++leading_syncs_;
+      else expected_.push_back({Expected::Kind::sync, {}});
+      break;
     default: break;
   }
   return Verdict::forward;
@@ -126,6 +129,7 @@ QueryHook::RenamesPtr QueryHook::renames_for(const rewrite::Analysis& a, std::si
 }
 
 void QueryHook::bind(const Frame& f) {
+  if (statements_.empty() && portals_.empty()) return;  // no statement has names to restore
   protocol::BindView b;
   if (!b.parse(f)) return;
   auto it = statements_.find(std::string(b.statement));
@@ -174,6 +178,10 @@ void QueryHook::finished_statement() {
 // Everything up to the batch this ReadyForQuery ends is settled (after an
 // error the server skipped the rest of the batch).
 void QueryHook::ready_for_query() {
+  if (leading_syncs_ > 0) {
+    --leading_syncs_;
+    return;
+  }
   while (!expected_.empty()) {
     const Expected::Kind k = expected_.front().kind;
     expected_.pop_front();

@@ -73,6 +73,10 @@ class QueryHook {
   std::unordered_map<std::string, RenamesPtr> statements_;
   std::unordered_map<std::string, RenamesPtr> portals_;
   std::deque<Expected> expected_;
+  // Syncs sent while nothing was expected: their ReadyForQuery come before
+  // anything in expected_, so a count is enough (the common prepared-statement
+  // loop then costs no queue entry).
+  std::size_t leading_syncs_ = 0;
 };
 
 }  // namespace pgshift::proxy
