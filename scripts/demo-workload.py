@@ -53,11 +53,13 @@ def main():
         heading("schema: users and orders")
         with conn.transaction():
             conn.execute("DROP TABLE IF EXISTS orders, users")
+            # DDL is never rewritten: the table gets the column name the database
+            # is migrating to. Everything after this says `name`, as old code does.
             conn.execute("""
                 CREATE TABLE users (
-                    id    int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                    name  text NOT NULL,
-                    email text NOT NULL UNIQUE
+                    id        int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    full_name text NOT NULL,
+                    email     text NOT NULL UNIQUE
                 )""")
             conn.execute("""
                 CREATE TABLE orders (
@@ -67,6 +69,12 @@ def main():
                     amount  numeric(10, 2) NOT NULL
                 )""")
         print("   created tables users and orders")
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'users' ORDER BY ordinal_position").fetchall()]
+        print(f"   the database's users columns: {', '.join(columns)}")
+        print("   this application keeps saying `name`: pgshift's rename rule rewrites its "
+              "statements and gives results back under the names it asked for")
 
         heading("a transaction: three users and their first orders")
         with conn.transaction():
