@@ -48,6 +48,9 @@ constexpr Range kMaxMessageSize{10000, 1LL << 30};
 constexpr Range kBufferSize{1024, 1LL << 20};
 constexpr Range kMaxConnections{1, std::numeric_limits<unsigned>::max()};
 constexpr Range kCacheEntries{16, 10'000'000};
+constexpr Range kQueueTransactions{1, 100'000'000};
+constexpr Range kQueueBytes{1 << 16, std::int64_t{64} << 30};
+constexpr Range kStatusInterval{100, 86'400'000};
 constexpr Range kCacheBytes{1 << 16, std::int64_t{16} << 30};
 constexpr Range kPort{1, 65535};
 
@@ -78,7 +81,14 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "rewrite", "rename"}},
+      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename"}},
+      {"shadow",
+       {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
+        "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
+        "status_interval_ms", "login", "compare"}},
+      {"shadow.tls", {"mode", "ca", "cert", "key"}},
+      {"shadow.login", {"client_user", "user", "password", "password_env"}},
+      {"shadow.compare", {"ignore_columns", "ignore_fingerprints", "numeric_tolerance"}},
       {"rewrite", {"strict", "cache_entries", "cache_bytes", "writing_functions"}},
       {"rename", {"table", "from", "to", "renamed_on", "phase"}},
       {"proxy",
@@ -239,9 +249,12 @@ class Loader {
     if (const toml::table* t = section(root, "", "rewrite")) load_rewrite(*t, cfg.rewrite);
     load_renames(root, cfg.renames);
 
+    if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
+
     const toml::table* primary = section(root, "", "primary");
     if (primary) {
-      load_primary(*primary, cfg.primary);
+      check_unknown(*primary, "primary");
+      load_upstream(*primary, "primary", cfg.primary);
     } else if (!root.contains("primary")) {
       error("primary.host", "missing required key (set [primary] host and port)");
       error("primary.port", "missing required key (set [primary] host and port)");
@@ -374,38 +387,102 @@ class Loader {
     path_into(t, "client_tls", "key", tls.key_file);
   }
 
-  void load_primary(const toml::table& t, Upstream& up) {
-    check_unknown(t, "primary");
-    if (!t.contains("host")) error("primary.host", "missing required key");
-    if (!t.contains("port")) error("primary.port", "missing required key");
-    string(t, "primary", "host", up.address.host);
-    integer_into(t, "primary", "port", kPort, up.address.port);
-    millis_into(t, "primary", "connect_timeout_ms", kConnectTimeout, up.connect_timeout);
-    if (const toml::table* tls = section(t, "primary", "tls")) {
-      check_unknown(*tls, "primary.tls");
-      mode_into(*tls, "primary.tls", kServerTlsModes, up.tls.mode);
-      path_into(*tls, "primary.tls", "ca", up.tls.ca_file);
-      path_into(*tls, "primary.tls", "cert", up.tls.cert_file);
-      path_into(*tls, "primary.tls", "key", up.tls.key_file);
+  // [primary] and the server part of [shadow]: host, port, timeout, TLS.
+  void load_upstream(const toml::table& t, const std::string& path, Upstream& up) {
+    if (!t.contains("host")) error(path + ".host", "missing required key");
+    if (!t.contains("port")) error(path + ".port", "missing required key");
+    string(t, path, "host", up.address.host);
+    integer_into(t, path, "port", kPort, up.address.port);
+    millis_into(t, path, "connect_timeout_ms", kConnectTimeout, up.connect_timeout);
+    const std::string tls_path = path + ".tls";
+    if (const toml::table* tls = section(t, path, "tls")) {
+      check_unknown(*tls, tls_path);
+      mode_into(*tls, tls_path, kServerTlsModes, up.tls.mode);
+      path_into(*tls, tls_path, "ca", up.tls.ca_file);
+      path_into(*tls, tls_path, "cert", up.tls.cert_file);
+      path_into(*tls, tls_path, "key", up.tls.key_file);
+    }
+  }
+
+  void load_shadow(const toml::table& t, Shadow& sh) {
+    check_unknown(t, "shadow");
+    sh.enabled = true;
+    load_upstream(t, "shadow", sh.server);
+    string(t, "shadow", "database", sh.database);
+    boolean(t, "shadow", "mirror", sh.mirror);
+    boolean(t, "shadow", "redact", sh.redact);
+    number(t, "shadow", "read_sample_rate", sh.read_sample_rate);
+    integer_into(t, "shadow", "queue_transactions", kQueueTransactions, sh.queue_transactions);
+    integer_into(t, "shadow", "queue_bytes", kQueueBytes, sh.queue_bytes);
+    integer_into(t, "shadow", "max_transaction_bytes", kQueueBytes, sh.max_transaction_bytes);
+    path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
+    millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
+    if (const toml::node* n = t.get("login")) {
+      const toml::array* a = n->as_array();
+      if (!a) return error("shadow.login", "expected an array of tables ([[shadow.login]])");
+      for (std::size_t i = 0; i < a->size(); ++i) load_login((*a)[i], "shadow.login[" + std::to_string(i) + "]", sh);
+    }
+    if (const toml::table* c = section(t, "shadow", "compare")) {
+      check_unknown(*c, "shadow.compare");
+      strings(*c, "shadow.compare", "ignore_columns", sh.compare.ignore_columns);
+      strings(*c, "shadow.compare", "ignore_fingerprints", sh.compare.ignore_fingerprints);
+      number(*c, "shadow.compare", "numeric_tolerance", sh.compare.numeric_tolerance);
+    }
+  }
+
+  void load_login(const toml::node& n, const std::string& path, Shadow& sh) {
+    const toml::table* l = n.as_table();
+    if (!l) return error(path, "expected a table");
+    const Section* known = find_section("shadow.login");
+    for (auto&& [k, v] : *l)
+      if (std::find(known->keys.begin(), known->keys.end(), k.str()) == known->keys.end())
+        error(path + "." + std::string(k.str()), "unknown key");
+    ShadowLogin login;
+    if (!l->contains("client_user")) error(path + ".client_user", "missing required key (\"*\" for everyone)");
+    string(*l, path, "client_user", login.client_user);
+    string(*l, path, "user", login.user);
+    string(*l, path, "password", login.password);
+    std::string env;
+    if (string(*l, path, "password_env", env)) {
+      if (const char* v = std::getenv(env.c_str())) login.password = v;
+      else error(path + ".password_env", "environment variable " + in_quotes(env) + " is not set");
+    }
+    sh.logins.push_back(std::move(login));
+  }
+
+  void boolean(const toml::table& t, std::string_view path, std::string_view name, bool& out) {
+    const toml::node* n = t.get(name);
+    if (!n) return;
+    if (const toml::value<bool>* b = n->as_boolean()) out = b->get();
+    else error(join_key(path, name), "expected a boolean, got " + type_name(n->type()));
+  }
+
+  // A float or an integer.
+  void number(const toml::table& t, std::string_view path, std::string_view name, double& out) {
+    const toml::node* n = t.get(name);
+    if (!n) return;
+    if (const toml::value<double>* d = n->as_floating_point()) out = d->get();
+    else if (const toml::value<std::int64_t>* i = n->as_integer()) out = static_cast<double>(i->get());
+    else error(join_key(path, name), "expected a number, got " + type_name(n->type()));
+  }
+
+  void strings(const toml::table& t, std::string_view path, std::string_view name, std::vector<std::string>& out) {
+    const toml::node* n = t.get(name);
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) return error(join_key(path, name), "expected an array of strings, got " + type_name(n->type()));
+    for (const toml::node& item : *a) {
+      if (auto v = item.value<std::string>()) out.push_back(*v);
+      else error(join_key(path, name), "expected an array of strings");
     }
   }
 
   void load_rewrite(const toml::table& t, Rewrite& rw) {
     check_unknown(t, "rewrite");
-    if (const toml::node* n = t.get("strict")) {
-      if (const toml::value<bool>* b = n->as_boolean()) rw.strict = b->get();
-      else error("rewrite.strict", "expected a boolean, got " + type_name(n->type()));
-    }
+    boolean(t, "rewrite", "strict", rw.strict);
     integer_into(t, "rewrite", "cache_entries", kCacheEntries, rw.cache_entries);
     integer_into(t, "rewrite", "cache_bytes", kCacheBytes, rw.cache_bytes);
-    if (const toml::node* n = t.get("writing_functions")) {
-      const toml::array* a = n->as_array();
-      if (!a) return error("rewrite.writing_functions", "expected an array of strings, got " + type_name(n->type()));
-      for (const toml::node& f : *a) {
-        if (auto name = f.value<std::string>()) rw.writing_functions.push_back(*name);
-        else error("rewrite.writing_functions", "expected an array of strings");
-      }
-    }
+    strings(t, "rewrite", "writing_functions", rw.writing_functions);
   }
 
   // [[rename]] tables, reported as rename[N].key.
@@ -612,6 +689,45 @@ bool parse_endpoint(const std::string& text, Endpoint& out) {
   return true;
 }
 
+const ShadowLogin* Shadow::login_for(const std::string& client_user) const {
+  const ShadowLogin* fallback = nullptr;
+  for (const ShadowLogin& l : logins) {
+    if (l.client_user == client_user) return &l;
+    if (l.client_user == "*") fallback = &l;
+  }
+  return fallback;
+}
+
+namespace {
+
+// [primary] or the server part of [shadow]. A half-configured client
+// certificate is a mistake even when TLS is off; the files themselves only
+// matter when TLS may be used.
+void validate_upstream(const Upstream& up, const std::string& path, std::vector<ConfigError>& errors,
+                       const std::string& file) {
+  auto add = [&](std::string key, std::string reason) {
+    errors.push_back(ConfigError{file, std::move(key), std::move(reason)});
+  };
+  if (up.address.host.empty()) add(path + ".host", "must not be empty");
+  check_range(errors, file, path + ".port", up.address.port, kPort);
+  check_range(errors, file, path + ".connect_timeout_ms", up.connect_timeout.count(), kConnectTimeout);
+  const ServerTls& st = up.tls;
+  if (!st.cert_file.empty() && st.key_file.empty()) {
+    add(path + ".tls.key", "required when cert is set");
+  } else if (st.cert_file.empty() && !st.key_file.empty()) {
+    add(path + ".tls.cert", "required when key is set");
+  }
+  if (st.mode != ServerTlsMode::disable) {
+    bool verifies = st.mode == ServerTlsMode::verify_ca || st.mode == ServerTlsMode::verify_full;
+    std::string because = verifies ? "when mode is " + std::string(server_mode_name(st.mode)) : std::string();
+    check_file(errors, file, path + ".tls.ca", st.ca_file, because);
+    check_file(errors, file, path + ".tls.cert", st.cert_file, "");
+    check_file(errors, file, path + ".tls.key", st.key_file, "");
+  }
+}
+
+}  // namespace
+
 void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   const std::string& file = cfg.source;
   auto add = [&](std::string key, std::string reason) {
@@ -643,28 +759,17 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     check_file(errors, file, "client_tls.key", ct.key_file, because);
   }
 
-  // [primary]
-  const Upstream& up = cfg.primary;
-  if (up.address.host.empty()) add("primary.host", "must not be empty");
-  check_range(errors, file, "primary.port", up.address.port, kPort);
-  check_range(errors, file, "primary.connect_timeout_ms", up.connect_timeout.count(),
-              kConnectTimeout);
-
-  // [primary.tls]. A half-configured client certificate is a mistake even
-  // when TLS is off; the files themselves only matter when TLS may be used.
-  const ServerTls& st = up.tls;
-  if (!st.cert_file.empty() && st.key_file.empty()) {
-    add("primary.tls.key", "required when cert is set");
-  } else if (st.cert_file.empty() && !st.key_file.empty()) {
-    add("primary.tls.cert", "required when key is set");
-  }
-  if (st.mode != ServerTlsMode::disable) {
-    bool verifies = st.mode == ServerTlsMode::verify_ca || st.mode == ServerTlsMode::verify_full;
-    std::string because =
-        verifies ? "when mode is " + std::string(server_mode_name(st.mode)) : std::string();
-    check_file(errors, file, "primary.tls.ca", st.ca_file, because);
-    check_file(errors, file, "primary.tls.cert", st.cert_file, "");
-    check_file(errors, file, "primary.tls.key", st.key_file, "");
+  validate_upstream(cfg.primary, "primary", errors, file);
+  if (cfg.shadow.enabled) {
+    const Shadow& sh = cfg.shadow;
+    validate_upstream(sh.server, "shadow", errors, file);
+    if (sh.read_sample_rate < 0 || sh.read_sample_rate > 1) add("shadow.read_sample_rate", "must be between 0 and 1");
+    if (sh.compare.numeric_tolerance < 0) add("shadow.compare.numeric_tolerance", "must not be negative");
+    if (sh.logins.empty())
+      add("shadow.login", "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials)");
+    for (const std::string& f : sh.compare.ignore_fingerprints)
+      if (f.size() != 16 || f.find_first_not_of("0123456789abcdef") != std::string::npos)
+        add("shadow.compare.ignore_fingerprints", "expected 16 lower-case hex digits, got \"" + f + "\"");
   }
 
   // [[rename]]: names present, one rule per column, no chains.

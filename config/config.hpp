@@ -53,6 +53,43 @@ struct RenameRule {
   bool expand = false;
 };
 
+// [[shadow.login]]: how pgshift logs in to the shadow for a client user
+// (client authentication is relayed to the primary, so pgshift never knows
+// the client's password).
+struct ShadowLogin {
+  std::string client_user;  // "*": every user without an entry of its own
+  std::string user;         // empty: the client's user name
+  std::string password;     // or read from the environment variable password_env
+};
+
+// [shadow.compare]: noise rules.
+struct CompareRules {
+  std::vector<std::string> ignore_columns;       // "table.column" or "column"
+  std::vector<std::string> ignore_fingerprints;  // 16 hex digits, as logged
+  double numeric_tolerance = 0;                  // absolute, for numeric and float columns
+};
+
+// [shadow]: the database that receives every committed write (and a sample
+// of reads) and whose results are compared with the primary's.
+struct Shadow {
+  bool enabled = false;    // a [shadow] section is present
+  Upstream server;         // host, port, connect_timeout_ms, [shadow.tls]
+  std::string database;    // empty: the client's database
+  bool mirror = true;      // false: configured but paused
+  double read_sample_rate = 0;
+  std::size_t queue_transactions = 10000;
+  std::size_t queue_bytes = 64u << 20;
+  std::size_t max_transaction_bytes = 16u << 20;
+  std::string mismatch_log = "pgshift-mismatches.jsonl";
+  bool redact = true;      // literals and parameters left out of the mismatch log
+  std::chrono::milliseconds status_interval{10000};
+  std::vector<ShadowLogin> logins;
+  CompareRules compare;
+
+  // The login for a client user, or null when there is none.
+  const ShadowLogin* login_for(const std::string& client_user) const;
+};
+
 // [rewrite]
 struct Rewrite {
   bool strict = false;  // refuse, rather than pass through, what cannot be rewritten safely
@@ -79,6 +116,7 @@ struct Config {
   ClientTls client_tls;  // [client_tls]
   Upstream primary;      // [primary]
 
+  Shadow shadow;                    // [shadow]
   Rewrite rewrite;                  // [rewrite]
   std::vector<RenameRule> renames;  // [[rename]]
 };

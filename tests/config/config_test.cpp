@@ -636,3 +636,61 @@ TEST(ConfigRename, BadRulesNameTheKey) {
     EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
   }
 }
+
+// ---- [shadow] -----------------------------------------------------------------
+
+TEST(ConfigShadow, FullSectionLoads) {
+  ::setenv("PGSHIFT_TEST_SHADOW_PW", "from-env", 1);
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only(
+      "[shadow]\nhost = \"10.0.0.2\"\nport = 5433\ndatabase = \"app\"\nread_sample_rate = 0.1\n"
+      "queue_transactions = 500\nredact = false\n"
+      "[shadow.tls]\nmode = \"prefer\"\n"
+      "[[shadow.login]]\nclient_user = \"*\"\nuser = \"mirror\"\npassword_env = \"PGSHIFT_TEST_SHADOW_PW\"\n"
+      "[[shadow.login]]\nclient_user = \"app\"\npassword = \"pw\"\n"
+      "[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\nnumeric_tolerance = 0.001\n",
+      errors);
+  ASSERT_TRUE(cfg) << (errors.empty() ? "" : errors[0].what());
+  const auto& sh = cfg->shadow;
+  EXPECT_TRUE(sh.enabled);
+  EXPECT_EQ(sh.server.address.port, 5433);
+  EXPECT_EQ(sh.server.tls.mode, pgshift::config::ServerTlsMode::prefer);
+  EXPECT_DOUBLE_EQ(sh.read_sample_rate, 0.1);
+  EXPECT_EQ(sh.queue_transactions, 500u);
+  EXPECT_FALSE(sh.redact);
+  ASSERT_NE(sh.login_for("someone"), nullptr);
+  EXPECT_EQ(sh.login_for("someone")->user, "mirror");
+  EXPECT_EQ(sh.login_for("someone")->password, "from-env");
+  EXPECT_EQ(sh.login_for("app")->password, "pw");
+  EXPECT_EQ(sh.compare.ignore_columns.at(0), "pgbench_history.mtime");
+}
+
+TEST(ConfigShadow, AbsentMeansDisabled) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only("", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_FALSE(cfg->shadow.enabled);
+}
+
+TEST(ConfigShadow, BadSettingsNameTheKey) {
+  const std::string login = "[[shadow.login]]\nclient_user = \"*\"\npassword = \"x\"\n";
+  const std::pair<std::string, const char*> cases[] = {
+      {"[shadow]\nhost = \"h\"\nport = 5433\n", "shadow.login"},
+      {"[shadow]\nport = 5433\n" + login, "shadow.host"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\nread_sample_rate = 2\n" + login, "shadow.read_sample_rate"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\nmirror = \"yes\"\n" + login, "shadow.mirror"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\n[[shadow.login]]\nuser = \"u\"\n", "shadow.login[0].client_user"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\n[[shadow.login]]\nclient_user = \"*\"\npassword_env = \"PGSHIFT_NOT_SET_X\"\n",
+       "shadow.login[0].password_env"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\n" + login + "[shadow.compare]\nignore_fingerprints = [\"xyz\"]\n",
+       "shadow.compare.ignore_fingerprints"},
+      {"[shadow]\nhost = \"h\"\nport = 5433\nqueue = 1\n" + login, "shadow.queue"},
+  };
+  for (const auto& [text, key] : cases) {
+    std::vector<pgshift::config::ConfigError> errors;
+    EXPECT_FALSE(load_text_only(text, errors)) << text;
+    bool named = false;
+    for (const auto& e : errors) named = named || e.key == key;
+    EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
+  }
+}
