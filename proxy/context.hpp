@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "shadow/mirror.hpp"
 
 namespace pgshift::proxy {
 
@@ -25,6 +26,8 @@ struct ProxyContext {
   std::unique_ptr<ssl::context> client_tls;  // null when client TLS is disabled
   std::unique_ptr<ssl::context> server_tls;  // null when server TLS is disabled
   CancelRegistry cancels;
+  std::unique_ptr<ssl::context> shadow_tls;  // null when the shadow's TLS is disabled
+  std::unique_ptr<shadow::Mirror> mirror;    // null unless [shadow] mirrors
 
   std::atomic<std::size_t> sessions{0};
 

@@ -6,17 +6,19 @@
 
 #include "proxy/server_conn.hpp"
 #include "proxy/session.hpp"
+#include "proxy/shadow_applier.hpp"
 #include "proxy/tls.hpp"
 
 namespace pgshift::proxy {
 
 namespace {
 
-// The rules that apply on the way to the primary: those whose new name is there.
-rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads) {
+// The rules that apply on the way to one database: those whose new name is there.
+rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads, config::RenameSide side) {
   rewrite::Options o;
   for (const config::RenameRule& r : cfg.renames)
-    if (r.renamed_on != config::RenameSide::shadow) o.rules.push_back({r.schema, r.table, r.from, r.to, r.expand});
+    if (r.renamed_on == side || r.renamed_on == config::RenameSide::both)
+      o.rules.push_back({r.schema, r.table, r.from, r.to, r.expand});
   if (!cfg.rewrite.writing_functions.empty()) o.writing_functions = cfg.rewrite.writing_functions;
   o.cache_entries = std::max<std::size_t>(cfg.rewrite.cache_entries / threads, 16);
   o.cache_bytes = std::max<std::size_t>(cfg.rewrite.cache_bytes / threads, 1 << 16);
@@ -29,16 +31,21 @@ Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
   unsigned n = ctx_.cfg.threads ? ctx_.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     ios_.push_back(std::make_unique<asio::io_context>(1));
-    rewriters_.push_back(std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n)));
+    rewriters_.push_back(std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n, config::RenameSide::primary)));
+    shadow_rewriters_.push_back(
+        std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n, config::RenameSide::shadow)));
   }
 }
 
-Listener::~Listener() = default;
+Listener::~Listener() {
+  if (applier_) applier_->stop();
+}
 
 int Listener::run() {
   std::string error;
   ctx_.client_tls = make_client_tls(ctx_.cfg.client_tls, error);
   if (error.empty()) ctx_.server_tls = make_server_tls(ctx_.cfg.primary.tls, error);
+  if (error.empty() && ctx_.cfg.shadow.enabled) ctx_.shadow_tls = make_server_tls(ctx_.cfg.shadow.server.tls, error);
   if (!error.empty()) {
     spdlog::critical("{}", error);
     return 2;
@@ -71,8 +78,18 @@ int Listener::run() {
                ctx_.cfg.primary.address.port, ios_.size(), ctx_.cfg.renames.size(),
                ctx_.cfg.rewrite.strict ? " (strict)" : "");
 
+  if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror) {
+    const config::Shadow& sh = ctx_.cfg.shadow;
+    ctx_.mirror = std::make_unique<shadow::Mirror>(sh.queue_transactions, sh.queue_bytes);
+    applier_ = std::make_unique<ShadowApplier>(ctx_.cfg, *ctx_.mirror, ctx_.shadow_tls.get(), ctx_.limits);
+    applier_->start();
+    spdlog::info("shadow: mirroring committed writes to {}:{} (mismatches to {})", sh.server.address.host,
+                 sh.server.address.port, sh.mismatch_log);
+  }
+
   asio::co_spawn(main_io, accept_loop(), asio::detached);
   asio::co_spawn(main_io, wait_for_signal(), asio::detached);
+  if (ctx_.mirror) asio::co_spawn(main_io, clear_diverged_on_signal(), asio::detached);
 
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -99,7 +116,7 @@ awaitable<void> Listener::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    auto session = std::make_shared<Session>(std::move(socket), ctx_, *rewriters_[slot]);
+    auto session = std::make_shared<Session>(std::move(socket), ctx_, *rewriters_[slot], *shadow_rewriters_[slot]);
     {
       std::lock_guard lock(ctx_.live_mutex);
       ctx_.live.insert(session);
@@ -118,6 +135,20 @@ awaitable<void> Listener::wait_for_signal() {
   acceptor_->close(ignored);
   co_await drain();
   for (auto& io : ios_) io->stop();
+}
+
+// SIGUSR1: the operator has brought the shadow back in line (a fresh copy of
+// the primary, say) and clears the diverged mark.
+awaitable<void> Listener::clear_diverged_on_signal() {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGUSR1);
+  for (;;) {
+    auto [ec, sig] = co_await signals.async_wait(use_tuple);
+    if (ec) co_return;
+    const shadow::Status s = ctx_.mirror->status();
+    ctx_.mirror->clear_diverged();
+    spdlog::warn("shadow: diverged mark cleared by SIGUSR1 (was {}{})", s.diverged ? "set: " : "not set",
+                 s.diverged_reason);
+  }
 }
 
 awaitable<void> Listener::drain() {

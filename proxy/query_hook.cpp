@@ -68,8 +68,10 @@ const std::string* QueryHook::decide(std::string_view sql, const rewrite::Analys
 
 Verdict QueryHook::query(const Frame& f, WriteBatch& out) {
   protocol::QueryView q;
+  last_ = nullptr;
   if (!q.parse(f)) return Verdict::forward;  // the server reports malformed messages itself
   const rewrite::Analysis& a = rewriter_.analyze(q.sql);
+  last_ = &a;
   if (tracking()) {
     Expected e{Expected::Kind::query, {}};
     for (std::size_t i = 0; i < a.outputs.size(); ++i) e.statements.push_back(renames_for(a, i));
@@ -83,8 +85,10 @@ Verdict QueryHook::query(const Frame& f, WriteBatch& out) {
 
 Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
   protocol::ParseView p;
+  last_ = nullptr;
   if (!p.parse(f)) return Verdict::forward;
   const rewrite::Analysis& a = rewriter_.analyze(p.sql);
+  last_ = &a;
   if (tracking()) {
     RenamesPtr renames = a.outputs.size() == 1 ? renames_for(a, 0) : nullptr;
     if (renames) statements_[std::string(p.name)] = std::move(renames);

@@ -41,6 +41,8 @@ class QueryHook {
     std::uint64_t refused = 0;
   };
   const Counters& counters() const noexcept { return counters_; }
+  // The analysis of the last Query or Parse seen (valid until the next one).
+  const rewrite::Analysis* last_analysis() const noexcept { return last_; }
 
  private:
   struct Expected {
@@ -66,6 +68,7 @@ class QueryHook {
 
   rewrite::Rewriter& rewriter_;
   bool strict_;
+  const rewrite::Analysis* last_ = nullptr;
   Counters counters_;
   std::string refusal_;  // the replacement text of a refused statement
   // Output renames by prepared statement and by portal; as in PostgreSQL,

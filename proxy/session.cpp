@@ -6,6 +6,7 @@
 
 #include "protocol/builder.hpp"
 #include "protocol/messages.hpp"
+#include "proxy/frame_io.hpp"
 
 namespace pgshift::proxy {
 
@@ -36,7 +37,9 @@ std::string hex_type(char t) {
 struct Session::ClientSide {
   Session& s;
   bool must_see_whole(char type) const noexcept { return type != 'd'; }  // CopyData streams
-  void on_stream(const protocol::Header&) noexcept {}
+  void on_stream(const protocol::Header& h) {
+    if (s.recorder_) s.recorder_->on_streamed_client(h.type);
+  }
   bool stopping() const noexcept { return s.stopping_; }
 
   Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
@@ -55,7 +58,9 @@ struct Session::ClientSide {
       default:
         break;
     }
-    return s.hook_.on_client(f, out);  // classify, rewrite
+    const Verdict v = s.hook_.on_client(f, out);  // classify, rewrite
+    if (s.recorder_) s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
+    return v;
   }
 };
 
@@ -86,6 +91,7 @@ struct Session::ServerSide {
       default:
         break;
     }
+    if (s.recorder_) s.recorder_->on_server(f);
     return s.hook_.on_server(f, out);  // restore renamed output column names
   }
 
@@ -97,11 +103,12 @@ struct Session::ServerSide {
 
 // ---------------------------------------------------------------------------
 
-Session::Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter)
+Session::Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter, rewrite::Rewriter& shadow_rewriter)
     : ctx_(ctx),
       client_(std::move(client)),
       client_in_(ctx.cfg.buffer_size),
-      hook_(rewriter, ctx.cfg.rewrite.strict) {}
+      hook_(rewriter, ctx.cfg.rewrite.strict),
+      shadow_rewriter_(shadow_rewriter) {}
 
 Session::~Session() = default;
 
@@ -289,12 +296,12 @@ awaitable<bool> Session::relay_authentication() {
     // Several replies usually arrive together (AuthenticationOk, a dozen
     // ParameterStatus, BackendKeyData, ReadyForQuery): write them in one go,
     // only when the next one has to be waited for.
-    if (!complete_frame_buffered(server_->in) && co_await flush(client_, to_client_)) {
+    if (!complete_frame_buffered(server_->in, Direction::backend, ctx_.limits) && co_await flush(client_, to_client_)) {
       reason_ = "client closed during authentication";
       co_return false;
     }
     Frame f;
-    if (auto ec = co_await read_frame(server_->stream, server_->in, Direction::backend, f)) {
+    if (auto ec = co_await read_frame(server_->stream, server_->in, Direction::backend, ctx_.limits, f)) {
       if (is_protocol_error(ec))
         fail("08P01", "pgshift: the server sent an invalid message during startup", "server protocol violation: " + ec.message());
       else
@@ -360,6 +367,7 @@ awaitable<bool> Session::relay_authentication() {
         reason_ = "client closed during startup";
         co_return false;
       }
+      start_mirroring();
       co_return true;
     }
     if (needs_reply && !co_await relay_auth_reply()) co_return false;
@@ -390,7 +398,7 @@ awaitable<bool> Session::relay_auth_reply() {
     co_return false;
   }
   Frame reply;
-  if (auto ec = co_await read_frame(client_, client_in_, Direction::frontend, reply)) {
+  if (auto ec = co_await read_frame(client_, client_in_, Direction::frontend, ctx_.limits, reply)) {
     if (is_protocol_error(ec)) fail("08P01", ec.message(), "client protocol violation: " + ec.message());
     else reason_ = "client closed during authentication";
     co_return false;
@@ -462,41 +470,26 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
 // ---------------------------------------------------------------------------
 // Helpers
 
-awaitable<error_code> Session::fill(Stream& s, ReadBuffer& in, std::size_t n) {
-  while (in.size() < n) {
-    auto [ec, got] = co_await s.read_some(in.prepare());
-    if (ec) co_return ec;
-    in.commit(got);
-  }
-  co_return error_code{};
-}
-
-awaitable<error_code> Session::read_frame(Stream& s, ReadBuffer& in, Direction dir, Frame& out) {
-  if (auto ec = co_await fill(s, in, protocol::header_size)) co_return ec;
-  protocol::Header h;
-  if (auto ec = protocol::decode_header(in.data(), dir, ctx_.limits, h)) co_return ec;
-  if (!in.reserve(h.total())) co_return make_error_code(std::errc::not_enough_memory);
-  if (auto ec = co_await fill(s, in, h.total())) co_return ec;
-  out = protocol::parse_frame(in.data(), dir, ctx_.limits).frame;
-  co_return error_code{};
-}
-
-bool Session::complete_frame_buffered(const ReadBuffer& in) const {
-  return protocol::parse_frame(in.data(), Direction::backend, ctx_.limits).status == protocol::ParseStatus::complete;
-}
-
-awaitable<error_code> Session::flush(Stream& s, WriteBatch& batch) {
-  if (batch.empty()) co_return error_code{};
-  auto [ec, n] = co_await s.write(batch.buffers());
-  batch.clear();
-  co_return ec;
-}
-
 void Session::fail(std::string_view sqlstate, std::string message, std::string reason) {
   fatal_.clear();
   protocol::append_error_response(fatal_, {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
   reason_ = std::move(reason);
   warn_close_ = true;
+}
+
+// Mirrors this session's committed writes to the shadow, if there is one.
+void Session::start_mirroring() {
+  shadow::Mirror* mirror = ctx_.mirror.get();
+  if (!mirror) return;
+  if (!ctx_.cfg.shadow.login_for(user_)) {
+    mirror->mark_diverged("no [[shadow.login]] for user " + user_ + ": its writes are not mirrored");
+    spdlog::warn("shadow: no [[shadow.login]] for user {}: this session's writes are not mirrored", user_);
+    return;
+  }
+  shadow_session_ = mirror->open_session();
+  recorder_ = std::make_unique<shadow::Recorder>(shadow_session_, user_, database_, shadow_rewriter_,
+                                                 ctx_.cfg.shadow.max_transaction_bytes,
+                                                 [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
 }
 
 void Session::remember_parameter(std::string_view name, std::string_view value) {
@@ -518,6 +511,7 @@ awaitable<void> Session::finish() {
     co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
   }
   if (key_registered_) ctx_.cancels.remove(client_key_);
+  if (recorder_) ctx_.mirror->close_session(shadow_session_);
   client_.close();
   if (server_) server_->stream.close();
   if (counted_) --ctx_.sessions;

@@ -22,13 +22,14 @@
 #include "proxy/pump.hpp"
 #include "proxy/query_hook.hpp"
 #include "proxy/server_conn.hpp"
+#include "shadow/recorder.hpp"
 
 namespace pgshift::proxy {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   // `rewriter` belongs to the I/O thread the session runs on.
-  Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter);
+  Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter, rewrite::Rewriter& shadow_rewriter);
   ~Session();
 
   awaitable<void> run();
@@ -51,6 +52,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> open_server(const protocol::StartupPacket& pkt);
   awaitable<bool> relay_authentication();
   bool on_auth_request(const protocol::Frame& f, bool& needs_reply);
+  void start_mirroring();
   awaitable<bool> relay_auth_reply();
 
   // ---- forwarding ----
@@ -59,10 +61,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void end_forwarding(const PumpEnd& end, bool from_client);
 
   // ---- helpers ----
-  awaitable<error_code> fill(Stream& s, ReadBuffer& in, std::size_t n);
-  awaitable<error_code> read_frame(Stream& s, ReadBuffer& in, protocol::Direction dir, protocol::Frame& out);
-  awaitable<error_code> flush(Stream& s, WriteBatch& batch);
-  bool complete_frame_buffered(const ReadBuffer& in) const;
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
   void fail(std::string_view sqlstate, std::string message, std::string reason);
@@ -77,6 +75,9 @@ class Session : public std::enable_shared_from_this<Session> {
   WriteBatch to_server_;
   std::unique_ptr<ServerConn> server_;
   QueryHook hook_;
+  rewrite::Rewriter& shadow_rewriter_;
+  std::unique_ptr<shadow::Recorder> recorder_;  // set when this session's writes are mirrored
+  std::uint64_t shadow_session_ = 0;
 
   std::string peer_;
   std::string user_ = "?";

@@ -11,6 +11,7 @@ using pg::str;
 struct CallEffects {
   bool writes = false;
   bool session = false;
+  bool lock = false;
 };
 
 void scan_calls(const ProtobufCMessage* m, const std::vector<std::string>& writing, CallEffects& fx) {
@@ -18,8 +19,8 @@ void scan_calls(const ProtobufCMessage* m, const std::vector<std::string>& writi
     if (n->node_case == PG_QUERY__NODE__NODE_FUNC_CALL) {
       const std::string_view name = pg::last_name(n->func_call->funcname, n->func_call->n_funcname);
       if (std::find(writing.begin(), writing.end(), name) != writing.end()) fx.writes = true;
-      if (name.starts_with("pg_advisory") || name.starts_with("pg_try_advisory") || name == "set_config")
-        fx.session = true;
+      if (name.starts_with("pg_advisory") || name.starts_with("pg_try_advisory")) fx.session = fx.lock = true;
+      if (name == "set_config") fx.session = true;
     }
     // A data-modifying statement anywhere (a CTE), or a row lock or SELECT
     // INTO at any level, makes the query a write.
@@ -50,7 +51,11 @@ StatementInfo classify_query(const PgQuery__Node* q, const std::vector<std::stri
   CallEffects fx;
   scan_calls(&q->base, writing, fx);  // also sees q itself when it is INSERT/UPDATE/DELETE/MERGE
   if (fx.writes) return make(StatementKind::write, true);
-  if (fx.session) return make(StatementKind::session, false, true);
+  if (fx.session) {
+    StatementInfo s = make(StatementKind::session, false, true);
+    s.lock = fx.lock;
+    return s;
+  }
   return make(StatementKind::read_only, false);
 }
 

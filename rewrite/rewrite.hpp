@@ -44,6 +44,7 @@ struct StatementInfo {
   TxnControl txn = TxnControl::none;
   bool writes = true;          // may change data; true whenever unsure
   bool session_state = false;  // changes what later statements mean (SET, PREPARE, temp table...)
+  bool lock = false;           // an advisory lock taken or released by a function call
   std::uint32_t begin = 0;     // byte range of the statement in the text
   std::uint32_t end = 0;
 };

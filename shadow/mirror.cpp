@@ -1,0 +1,103 @@
+#include "shadow/mirror.hpp"
+
+namespace pgshift::shadow {
+
+Mirror::Mirror(std::size_t max_transactions, std::size_t max_bytes)
+    : max_transactions_(max_transactions), max_bytes_(max_bytes) {}
+
+void Mirror::submit(TransactionPtr t) {
+  if (t->kind == Transaction::Kind::apply &&
+      (pending_.load() + 1 > max_transactions_ || pending_bytes_.load() + t->bytes() > max_bytes_)) {
+    mark_diverged("the shadow queue was full: transactions were dropped");
+    t->kind = Transaction::Kind::dropped;
+  }
+  t->seq = next_seq_.fetch_add(1) + 1;
+  if (t->kind == Transaction::Kind::dropped) {
+    dropped_.fetch_add(1);
+    mark_diverged("a transaction was too large to mirror");
+    t->messages.clear();
+    t->statements.clear();
+    t->primary.clear();
+  } else {
+    committed_.fetch_add(1);
+    pending_.fetch_add(1);
+    pending_bytes_.fetch_add(t->bytes());
+    std::lock_guard lock(mutex_);
+    commit_times_.emplace(t->seq, std::chrono::steady_clock::now());
+  }
+  queue_.enqueue(std::move(t));
+  if (wake_) wake_();
+}
+
+void Mirror::close_session(std::uint64_t session) {
+  auto t = std::make_unique<Transaction>();
+  t->session = session;
+  t->kind = Transaction::Kind::close_session;
+  t->seq = next_seq_.fetch_add(1) + 1;
+  queue_.enqueue(std::move(t));
+  if (wake_) wake_();
+}
+
+TransactionPtr Mirror::next() {
+  TransactionPtr t;
+  while (queue_.try_dequeue(t)) early_.emplace(t->seq, std::move(t));
+  auto it = early_.find(expected_);
+  if (it == early_.end()) return nullptr;
+  t = std::move(it->second);
+  early_.erase(it);
+  ++expected_;
+  return t;
+}
+
+void Mirror::account_out(const Transaction& t) {
+  if (t.kind != Transaction::Kind::apply) return;
+  pending_.fetch_sub(1);
+  pending_bytes_.fetch_sub(t.bytes());
+  std::lock_guard lock(mutex_);
+  commit_times_.erase(t.seq);
+}
+
+void Mirror::applied(const Transaction& t, std::size_t compared, std::size_t mismatched) {
+  account_out(t);
+  applied_.fetch_add(1);
+  compared_.fetch_add(compared);
+  mismatches_.fetch_add(mismatched);
+}
+
+void Mirror::dropped(const Transaction& t, const std::string& why) {
+  account_out(t);
+  dropped_.fetch_add(1);
+  mark_diverged(why);
+}
+
+void Mirror::mark_diverged(const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (!diverged_) diverged_reason_ = why;
+  diverged_ = true;
+}
+
+void Mirror::clear_diverged() {
+  std::lock_guard lock(mutex_);
+  diverged_ = false;
+  diverged_reason_.clear();
+}
+
+Status Mirror::status() const {
+  Status s;
+  s.committed = committed_.load();
+  s.applied = applied_.load();
+  s.dropped = dropped_.load();
+  s.pending = pending_.load();
+  s.pending_bytes = pending_bytes_.load();
+  s.statements_compared = compared_.load();
+  s.mismatches = mismatches_.load();
+  s.connected = connected_.load();
+  std::lock_guard lock(mutex_);
+  s.diverged = diverged_;
+  s.diverged_reason = diverged_reason_;
+  if (!commit_times_.empty())
+    s.lag_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_times_.begin()->second).count();
+  return s;
+}
+
+}  // namespace pgshift::shadow

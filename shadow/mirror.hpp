@@ -1,0 +1,84 @@
+// The hand-over between the sessions (I/O threads) and the shadow applier.
+//
+// Each committed transaction gets the next sequence number the moment its
+// session sees the primary confirm it, and goes into a lock-free queue.
+// The applier takes transactions out strictly in sequence order (a small
+// reorder buffer absorbs producers racing between numbering and enqueueing).
+//
+// The primary path never waits here: over the bounds, or while the applier
+// is behind a dead shadow, a transaction is dropped whole and only a
+// tombstone keeps its place in the order; every drop marks the shadow
+// diverged (it no longer holds every write) until an operator clears it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concurrentqueue/concurrentqueue.h>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "shadow/transaction.hpp"
+
+namespace pgshift::shadow {
+
+struct Status {
+  std::uint64_t committed = 0;      // transactions handed over (applied, pending or dropped)
+  std::uint64_t applied = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t pending = 0;        // queued, not yet applied
+  std::uint64_t pending_bytes = 0;
+  std::uint64_t statements_compared = 0;
+  std::uint64_t mismatches = 0;
+  double lag_seconds = 0;           // age of the oldest transaction not yet applied
+  bool diverged = false;
+  std::string diverged_reason;
+  bool connected = false;           // the applier reaches the shadow
+};
+
+class Mirror {
+ public:
+  Mirror(std::size_t max_transactions, std::size_t max_bytes);
+
+  // Producer side (any thread, never blocks).
+  std::uint64_t open_session() noexcept { return next_session_.fetch_add(1) + 1; }
+  void submit(TransactionPtr t);
+  void close_session(std::uint64_t session);  // lets the applier drop its shadow connection, in order
+
+  // Applier side (one thread).
+  TransactionPtr next();                       // the next in order, or null
+  void applied(const Transaction& t, std::size_t compared, std::size_t mismatched);
+  void dropped(const Transaction& t, const std::string& why);
+  void set_connected(bool up) noexcept { connected_ = up; }
+  // Called when something was queued, to wake an idle applier (may be empty).
+  void on_work(std::function<void()> wake) { wake_ = std::move(wake); }
+
+  void mark_diverged(const std::string& why);
+  void clear_diverged();
+  Status status() const;
+
+ private:
+  void account_out(const Transaction& t);
+
+  moodycamel::ConcurrentQueue<TransactionPtr> queue_;
+  const std::size_t max_transactions_, max_bytes_;
+  std::atomic<std::uint64_t> next_seq_{0};
+  std::atomic<std::uint64_t> next_session_{0};
+  std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0};
+  std::atomic<std::uint64_t> compared_{0}, mismatches_{0};
+  std::atomic<bool> connected_{false};
+  std::function<void()> wake_;
+
+  // Applier-only: the reorder buffer.
+  std::map<std::uint64_t, TransactionPtr> early_;
+  std::uint64_t expected_ = 1;
+
+  mutable std::mutex mutex_;  // diverged reason, oldest pending commit times
+  bool diverged_ = false;
+  std::string diverged_reason_;
+  std::map<std::uint64_t, std::chrono::steady_clock::time_point> commit_times_;
+};
+
+}  // namespace pgshift::shadow

@@ -1,0 +1,205 @@
+#include "shadow/recorder.hpp"
+
+#include "protocol/builder.hpp"
+#include "protocol/messages.hpp"
+
+namespace pgshift::shadow {
+
+std::size_t Transaction::bytes() const noexcept {
+  std::size_t n = messages.size() + sizeof(Transaction);
+  for (const auto& [name, parse] : statements) n += name.size() + parse.size();
+  for (const StatementOutcome& o : primary) n += o.tag.size() + o.text.size() + sizeof o;
+  return n;
+}
+
+namespace {
+
+// Statements whose effect the shadow needs: data and schema changes, and
+// session settings later statements depend on. Advisory locks are left out:
+// replayed one transaction at a time, a lock held by one session's shadow
+// connection would stop every other.
+bool needs_replay(const rewrite::StatementInfo& s) {
+  using K = rewrite::StatementKind;
+  if (s.lock) return false;
+  return s.writes || s.kind == K::session;
+}
+
+}  // namespace
+
+Recorder::Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
+                   std::size_t max_bytes, Submit submit)
+    : session_(session),
+      user_(std::move(user)),
+      database_(std::move(database)),
+      rewriter_(shadow_rewriter),
+      max_bytes_(max_bytes),
+      submit_(std::move(submit)) {}
+
+void Recorder::reset() {
+  unit_.reset();
+  writes_ = explicit_ = committed_ = failed_ = oversize_ = false;
+  pending_.clear();
+  next_outcome_ = 0;
+}
+
+// Query and Parse go to the shadow with the shadow's rewrite of their SQL.
+void Recorder::append_sql_message(const protocol::Frame& f, const rewrite::Analysis& primary, bool is_query) {
+  std::string_view sql;
+  protocol::ParseView p;
+  protocol::QueryView q;
+  if (is_query ? !q.parse(f) : !p.parse(f)) return unit_->messages.append(f.bytes), void();
+  sql = is_query ? q.sql : p.sql;
+  const rewrite::Analysis& a = rewriter_.has_rules() ? rewriter_.analyze(sql) : primary;
+  const std::string_view text = a.changed() ? std::string_view(a.rewritten) : sql;
+  std::string message;
+  if (is_query) {
+    protocol::append_query(message, text);
+  } else {
+    const std::size_t types_at = p.name.size() + 1 + p.sql.size() + 1;
+    protocol::MessageWriter(message).begin('P').cstring(p.name).cstring(text).raw(f.body.substr(types_at)).end();
+  }
+  if (!is_query && !p.name.empty()) {
+    // Named statements live in the session: kept here, sent by the applier
+    // to the shadow connection before a transaction that uses them.
+    parsed_[std::string(p.name)] = std::move(message);
+    return;
+  }
+  unit_->messages.append(message);
+}
+
+void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
+  if (!unit_) {
+    unit_ = std::make_unique<Transaction>();
+    unit_->session = session_;
+    unit_->user = user_;
+    unit_->database = database_;
+  }
+  if (oversize_) return;
+  switch (f.type) {
+    case 'Q':
+      if (!a) return;
+      for (const rewrite::StatementInfo& s : a->statements) {
+        writes_ = writes_ || needs_replay(s);
+        pending_.push_back({{}, {}, a->fingerprint, {}});
+      }
+      if (!pending_.empty()) {
+        protocol::QueryView q;
+        if (q.parse(f)) pending_.back().text.assign(q.sql);
+      }
+      append_sql_message(f, *a, true);
+      ++unit_->replies;
+      break;
+    case 'P': {
+      protocol::ParseView p;
+      if (!a || !p.parse(f)) return;
+      bool writes = false;
+      for (const rewrite::StatementInfo& s : a->statements) writes = writes || needs_replay(s);
+      statement_writes_[std::string(p.name)] = writes;
+      append_sql_message(f, *a, false);
+      break;
+    }
+    case 'B': {
+      protocol::BindView b;
+      if (b.parse(f)) {
+        const std::string name(b.statement);
+        auto w = statement_writes_.find(name);
+        writes_ = writes_ || w == statement_writes_.end() || w->second;  // unknown: assume it writes
+        auto it = name.empty() ? parsed_.end() : parsed_.find(name);
+        if (it != parsed_.end()) {
+          bool listed = false;
+          for (const auto& st : unit_->statements) listed = listed || st.first == it->first;
+          if (!listed) unit_->statements.emplace_back(it->first, it->second);
+        }
+      }
+      unit_->messages.append(f.bytes);
+      break;
+    }
+    case 'E':
+      pending_.push_back({});
+      unit_->messages.append(f.bytes);
+      break;
+    case 'S':
+      ++unit_->replies;
+      unit_->messages.append(f.bytes);
+      break;
+    case 'F':
+      writes_ = true;
+      pending_.push_back({});
+      ++unit_->replies;
+      unit_->messages.append(f.bytes);
+      break;
+    case 'X':
+      return;
+    default:  // Describe, Close, Flush, CopyData, CopyDone, CopyFail
+      unit_->messages.append(f.bytes);
+  }
+  if (unit_->messages.size() > max_bytes_) {
+    oversize_ = true;
+    unit_->messages.clear();
+    unit_->messages.shrink_to_fit();
+  }
+}
+
+void Recorder::on_streamed_client(char) {
+  oversize_ = true;  // a message too large to keep: the unit cannot be replayed
+  if (unit_) unit_->messages.clear();
+}
+
+void Recorder::statement_done(std::string tag, std::optional<std::string> sqlstate) {
+  if (next_outcome_ < pending_.size()) {
+    pending_[next_outcome_].tag = std::move(tag);
+    pending_[next_outcome_].sqlstate = std::move(sqlstate);
+  }
+  ++next_outcome_;
+}
+
+void Recorder::on_server(const protocol::Frame& f) {
+  switch (f.type) {
+    case 'C': {
+      protocol::CommandCompleteView c;
+      if (!c.parse(f)) return;
+      if (c.tag == "COMMIT") committed_ = true;
+      statement_done(std::string(c.tag), std::nullopt);
+      break;
+    }
+    case 'E': {
+      protocol::ErrorFieldsView e;
+      failed_ = true;
+      statement_done({}, e.parse(f) && e.sqlstate ? std::optional<std::string>(*e.sqlstate) : std::string("?"));
+      break;
+    }
+    case 'I':
+      statement_done({}, std::nullopt);
+      break;
+    case 's':
+      statement_done("(suspended)", std::nullopt);
+      break;
+    case 'Z':
+      if (f.body.size() == 1 && f.body[0] != 'I') explicit_ = true;
+      else unit_ended();
+      break;
+    default:
+      break;
+  }
+}
+
+// Back to idle: hand the unit over if it changed something and committed.
+void Recorder::unit_ended() {
+  const bool committed = committed_ || (!explicit_ && !failed_);
+  if (unit_ && writes_ && committed) {
+    if (oversize_) {
+      ++dropped_oversize_;
+      auto t = std::make_unique<Transaction>();
+      t->session = session_;
+      t->kind = Transaction::Kind::dropped;
+      submit_(std::move(t));
+    } else {
+      pending_.resize(std::min(pending_.size(), next_outcome_));
+      unit_->primary = std::move(pending_);
+      submit_(std::move(unit_));
+    }
+  }
+  reset();
+}
+
+}  // namespace pgshift::shadow

@@ -1,0 +1,71 @@
+// Watches one session's messages and turns what the primary committed into
+// Transactions. It sees every client message before it is forwarded and
+// every server reply, and decides at each ReadyForQuery that returns to idle:
+// a unit of work (everything since the last idle ReadyForQuery) that changed
+// data or session state, and that committed (a COMMIT tag, or an implicit
+// transaction without error), is handed over whole; anything else is
+// discarded. So nothing is mirrored while the primary's transaction is open,
+// and a rolled-back or failed transaction never reaches the shadow.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "protocol/frame.hpp"
+#include "rewrite/rewrite.hpp"
+#include "shadow/transaction.hpp"
+
+namespace pgshift::shadow {
+
+class Recorder {
+ public:
+  using Submit = std::function<void(TransactionPtr)>;
+
+  // `shadow_rewriter` rewrites SQL for the shadow's schema (its rules may
+  // differ from the primary's); `max_bytes` bounds one transaction.
+  Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
+           std::size_t max_bytes, Submit submit);
+
+  // Client message about to be forwarded, with the primary-side analysis of
+  // its SQL when it is a Query or Parse (null otherwise).
+  void on_client(const protocol::Frame& f, const rewrite::Analysis* analysis);
+  // Server reply. A message that was streamed past pgshift is never seen here.
+  void on_server(const protocol::Frame& f);
+  // A client message too large to be seen whole (CopyData streamed through).
+  void on_streamed_client(char type);
+
+  std::uint64_t dropped_oversize() const noexcept { return dropped_oversize_; }
+
+ private:
+  void append_sql_message(const protocol::Frame& f, const rewrite::Analysis& a, bool is_query);
+  void statement_done(std::string tag, std::optional<std::string> sqlstate);
+  void unit_ended();
+  void reset();
+
+  std::uint64_t session_;
+  std::string user_, database_;
+  rewrite::Rewriter& rewriter_;
+  std::size_t max_bytes_;
+  Submit submit_;
+
+  // Named statements of this session, as Parse messages for the shadow, and
+  // whether running them changes anything ("" is the unnamed statement).
+  std::unordered_map<std::string, std::string> parsed_;
+  std::unordered_map<std::string, bool> statement_writes_;
+
+  // The unit in progress.
+  TransactionPtr unit_;
+  bool writes_ = false;         // changes data or session state
+  bool explicit_ = false;       // an explicit transaction was open at some point
+  bool committed_ = false;      // a COMMIT tag was seen
+  bool failed_ = false;         // an error was seen
+  bool oversize_ = false;       // too large: will be dropped (and counted)
+  std::vector<StatementOutcome> pending_;  // statements sent, outcome not seen yet, in order
+  std::size_t next_outcome_ = 0;
+  std::uint64_t dropped_oversize_ = 0;
+};
+
+}  // namespace pgshift::shadow

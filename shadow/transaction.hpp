@@ -1,0 +1,46 @@
+// A transaction as the shadow must replay it: the client's protocol messages
+// (SQL rewritten for the shadow's schema), the primary's outcome of each
+// statement, and the session it belongs to. Built by a session's Recorder,
+// queued in the primary's commit order, applied by the shadow applier.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgshift::shadow {
+
+// What one statement did on the primary: its command tag, or its error.
+struct StatementOutcome {
+  std::string tag;                 // CommandComplete tag ("UPDATE 1"), empty on error
+  std::optional<std::string> sqlstate;
+  std::uint64_t fingerprint = 0;   // of the statement's text, for the mismatch log
+  std::string text;                // the statement as the client sent it
+};
+
+struct Transaction {
+  std::uint64_t seq = 0;           // position in the primary's commit order
+  std::uint64_t session = 0;
+  std::string user;                // the client's, to pick shadow credentials
+  std::string database;
+  // Named prepared statements this transaction's Binds use, as Parse messages
+  // (the applier sends those its shadow connection does not have yet).
+  std::vector<std::pair<std::string, std::string>> statements;
+  std::string messages;            // frontend messages, ready to send
+  std::uint32_t replies = 0;       // ReadyForQuery the shadow will send for them
+  std::vector<StatementOutcome> primary;
+  std::size_t bytes() const noexcept;
+
+  enum class Kind : std::uint8_t {
+    apply,          // replay on the session's shadow connection
+    dropped,        // a tombstone: only its place in the order remains
+    close_session,  // the session ended: close its shadow connection
+  };
+  Kind kind = Kind::apply;
+};
+
+using TransactionPtr = std::unique_ptr<Transaction>;
+
+}  // namespace pgshift::shadow
