@@ -28,6 +28,7 @@ struct ProxyContext {
   CancelRegistry cancels;
   std::unique_ptr<ssl::context> shadow_tls;  // null when the shadow's TLS is disabled
   std::unique_ptr<shadow::Mirror> mirror;    // null unless [shadow] mirrors
+  shadow::CompareRules compare_rules;        // for sampled reads' results
 
   std::atomic<std::size_t> sessions{0};
 

@@ -81,6 +81,7 @@ int Listener::run() {
   if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror) {
     const config::Shadow& sh = ctx_.cfg.shadow;
     ctx_.mirror = std::make_unique<shadow::Mirror>(sh.queue_transactions, sh.queue_bytes);
+    ctx_.compare_rules = compare_rules(sh.compare);
     applier_ = std::make_unique<ShadowApplier>(ctx_.cfg, *ctx_.mirror, ctx_.shadow_tls.get(), ctx_.limits);
     applier_->start();
     spdlog::info("shadow: mirroring committed writes to {}:{} (mismatches to {})", sh.server.address.host,

@@ -67,7 +67,9 @@ struct Session::ClientSide {
 struct Session::ServerSide {
   Session& s;
   bool must_see_whole(char type) const noexcept { return type != 'D' && type != 'd'; }
-  void on_stream(const protocol::Header&) noexcept {}
+  void on_stream(const protocol::Header&) noexcept {
+    if (s.recorder_) s.recorder_->on_streamed_server();  // a row too large to digest
+  }
   bool stopping() const noexcept { return s.stopping_; }
 
   Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
@@ -487,9 +489,10 @@ void Session::start_mirroring() {
     return;
   }
   shadow_session_ = mirror->open_session();
-  recorder_ = std::make_unique<shadow::Recorder>(shadow_session_, user_, database_, shadow_rewriter_,
-                                                 ctx_.cfg.shadow.max_transaction_bytes,
-                                                 [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
+  recorder_ = std::make_unique<shadow::Recorder>(
+      shadow_session_, user_, database_, shadow_rewriter_, ctx_.cfg.shadow.max_transaction_bytes,
+      ctx_.cfg.shadow.read_sample_rate, ctx_.compare_rules,
+      [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
 }
 
 void Session::remember_parameter(std::string_view name, std::string_view value) {

@@ -20,14 +20,6 @@ namespace {
 constexpr auto apply_timeout = std::chrono::seconds(30);
 constexpr auto reconnect_backoff = std::chrono::seconds(1);
 
-shadow::CompareRules compare_rules(const config::CompareRules& c) {
-  shadow::CompareRules r;
-  r.ignore_columns = c.ignore_columns;
-  for (const std::string& f : c.ignore_fingerprints) r.ignore_fingerprints.push_back(std::strtoull(f.c_str(), nullptr, 16));
-  r.numeric_tolerance = c.numeric_tolerance;
-  return r;
-}
-
 // Outcomes of writes compare by command tag (with its row count) and by
 // error against success (SQLSTATE); rows of RETURNING are not kept.
 shadow::Comparison compare_outcome(const shadow::Outcome& p, const shadow::Outcome& s) {
@@ -51,6 +43,14 @@ shadow::Outcome outcome_of(const shadow::StatementOutcome& o) {
 }
 
 }  // namespace
+
+shadow::CompareRules compare_rules(const config::CompareRules& c) {
+  shadow::CompareRules r;
+  r.ignore_columns = c.ignore_columns;
+  for (const std::string& f : c.ignore_fingerprints) r.ignore_fingerprints.push_back(std::strtoull(f.c_str(), nullptr, 16));
+  r.numeric_tolerance = c.numeric_tolerance;
+  return r;
+}
 
 ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, ssl::context* tls,
                              const protocol::Limits& limits)
@@ -186,12 +186,16 @@ std::size_t ShadowApplier::compare(const shadow::Transaction& t, const std::vect
     static const shadow::StatementOutcome none{"(not run)", std::nullopt, 0, {}};
     const shadow::StatementOutcome& p = i < t.primary.size() ? t.primary[i] : none;
     if (rules_.ignores(p.fingerprint)) continue;
-    const shadow::Outcome primary = outcome_of(p);
     shadow::Outcome missing;
     missing.tag = "(not run)";
     const shadow::Outcome& sh = i < outcomes.size() ? outcomes[i] : missing;
-    const shadow::Comparison c = compare_outcome(primary, sh);
-    log_.record(shadow::Statement{t.session, p.fingerprint, p.text, {}}, primary, sh, c);
+    // A sampled read compares its rows; a write its tag and error.
+    const bool rows = t.read && i < t.primary_rows.size();
+    const shadow::Outcome primary = rows ? shadow::Outcome{} : outcome_of(p);
+    const shadow::Outcome& pr = rows ? t.primary_rows[i] : primary;
+    const bool ordered = i < t.ordered.size() && t.ordered[i];
+    const shadow::Comparison c = rows ? shadow::compare(pr, sh, ordered, rules_) : compare_outcome(pr, sh);
+    log_.record(shadow::Statement{t.session, p.fingerprint, p.text, {}}, pr, sh, c);
     if (!c.match) ++mismatched;
   }
   return mismatched;

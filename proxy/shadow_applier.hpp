@@ -20,6 +20,9 @@
 
 namespace pgshift::proxy {
 
+// [shadow.compare] as the comparison code wants it.
+shadow::CompareRules compare_rules(const config::CompareRules& c);
+
 class ShadowApplier {
  public:
   ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, ssl::context* tls, const protocol::Limits& limits);

@@ -98,7 +98,11 @@ bool temporary(const PgQuery__RangeVar* rel) { return rel && str(rel->relpersist
 StatementInfo classify(const PgQuery__Node* n, const std::vector<std::string>& writing) {
   using K = StatementKind;
   switch (n->node_case) {
-    case PG_QUERY__NODE__NODE_SELECT_STMT:
+    case PG_QUERY__NODE__NODE_SELECT_STMT: {
+      StatementInfo s = classify_query(n, writing);
+      s.ordered = n->select_stmt->n_sort_clause > 0;
+      return s;
+    }
     case PG_QUERY__NODE__NODE_INSERT_STMT:
     case PG_QUERY__NODE__NODE_UPDATE_STMT:
     case PG_QUERY__NODE__NODE_DELETE_STMT:

@@ -45,6 +45,7 @@ struct StatementInfo {
   bool writes = true;          // may change data; true whenever unsure
   bool session_state = false;  // changes what later statements mean (SET, PREPARE, temp table...)
   bool lock = false;           // an advisory lock taken or released by a function call
+  bool ordered = false;        // a query whose rows come in a defined order (ORDER BY)
   std::uint32_t begin = 0;     // byte range of the statement in the text
   std::uint32_t end = 0;
 };

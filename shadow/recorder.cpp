@@ -9,6 +9,10 @@ std::size_t Transaction::bytes() const noexcept {
   std::size_t n = messages.size() + sizeof(Transaction);
   for (const auto& [name, parse] : statements) n += name.size() + parse.size();
   for (const StatementOutcome& o : primary) n += o.tag.size() + o.text.size() + sizeof o;
+  for (const Outcome& o : primary_rows) {
+    n += sizeof o + o.row_digests.size() * sizeof(std::uint64_t) + o.approx_values.size() * sizeof(long double);
+    for (const std::string& r : o.sample_rows) n += r.size();
+  }
   return n;
 }
 
@@ -27,19 +31,38 @@ bool needs_replay(const rewrite::StatementInfo& s) {
 }  // namespace
 
 Recorder::Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
-                   std::size_t max_bytes, Submit submit)
+                   std::size_t max_bytes, double read_sample_rate, const CompareRules& rules, Submit submit)
     : session_(session),
       user_(std::move(user)),
       database_(std::move(database)),
       rewriter_(shadow_rewriter),
       max_bytes_(max_bytes),
-      submit_(std::move(submit)) {}
+      submit_(std::move(submit)),
+      sample_rate_(read_sample_rate),
+      random_(std::random_device{}()),
+      collector_(rules) {}
 
+// Discards the unit but keeps its buffers: most units are reads, which end here.
 void Recorder::reset() {
-  unit_.reset();
-  writes_ = explicit_ = committed_ = failed_ = oversize_ = false;
+  if (unit_) {
+    unit_->messages.clear();
+    unit_->statements.clear();
+    unit_->replies = 0;
+  }
+  writes_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
   pending_.clear();
   next_outcome_ = 0;
+  rows_.clear();
+  ordered_.clear();
+  collector_.reset();
+}
+
+void Recorder::start_unit() {
+  if (!unit_) unit_ = std::make_unique<Transaction>();
+  unit_->session = session_;
+  unit_->user = user_;
+  unit_->database = database_;
+  sampled_ = sample_rate_ > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < sample_rate_;
 }
 
 // Query and Parse go to the shadow with the shadow's rewrite of their SQL.
@@ -68,12 +91,7 @@ void Recorder::append_sql_message(const protocol::Frame& f, const rewrite::Analy
 }
 
 void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
-  if (!unit_) {
-    unit_ = std::make_unique<Transaction>();
-    unit_->session = session_;
-    unit_->user = user_;
-    unit_->database = database_;
-  }
+  if (!unit_ || (unit_->messages.empty() && pending_.empty())) start_unit();
   if (oversize_) return;
   switch (f.type) {
     case 'Q':
@@ -81,6 +99,7 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       for (const rewrite::StatementInfo& s : a->statements) {
         writes_ = writes_ || needs_replay(s);
         pending_.push_back({{}, {}, a->fingerprint, {}});
+        ordered_.push_back(s.ordered);
       }
       if (!pending_.empty()) {
         protocol::QueryView q;
@@ -92,9 +111,12 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
     case 'P': {
       protocol::ParseView p;
       if (!a || !p.parse(f)) return;
-      bool writes = false;
-      for (const rewrite::StatementInfo& s : a->statements) writes = writes || needs_replay(s);
-      statement_writes_[std::string(p.name)] = writes;
+      Prepared& info = prepared_[std::string(p.name)];
+      info.writes = false;
+      for (const rewrite::StatementInfo& s : a->statements) info.writes = info.writes || needs_replay(s);
+      info.ordered = a->statements.size() == 1 && a->statements[0].ordered;
+      info.fingerprint = a->fingerprint;
+      info.text.assign(p.sql);
       append_sql_message(f, *a, false);
       break;
     }
@@ -102,8 +124,9 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       protocol::BindView b;
       if (b.parse(f)) {
         const std::string name(b.statement);
-        auto w = statement_writes_.find(name);
-        writes_ = writes_ || w == statement_writes_.end() || w->second;  // unknown: assume it writes
+        auto it_info = prepared_.find(name);
+        bound_ = it_info != prepared_.end() ? it_info->second : Prepared{};  // unknown: assume it writes
+        writes_ = writes_ || bound_.writes;
         auto it = name.empty() ? parsed_.end() : parsed_.find(name);
         if (it != parsed_.end()) {
           bool listed = false;
@@ -115,7 +138,8 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       break;
     }
     case 'E':
-      pending_.push_back({});
+      pending_.push_back({{}, {}, bound_.fingerprint, bound_.text});
+      ordered_.push_back(bound_.ordered);
       unit_->messages.append(f.bytes);
       break;
     case 'S':
@@ -154,6 +178,11 @@ void Recorder::statement_done(std::string tag, std::optional<std::string> sqlsta
 }
 
 void Recorder::on_server(const protocol::Frame& f) {
+  if (sampled_ && f.type != 'Z') {
+    const ResultCollector::Feed feed = collector_.feed(f);
+    if (feed == ResultCollector::Feed::bad) sampled_ = false;
+    else if (feed == ResultCollector::Feed::done) rows_.push_back(collector_.take());
+  }
   switch (f.type) {
     case 'C': {
       protocol::CommandCompleteView c;
@@ -183,8 +212,19 @@ void Recorder::on_server(const protocol::Frame& f) {
   }
 }
 
-// Back to idle: hand the unit over if it changed something and committed.
+// Back to idle: hand the unit over if it changed something and committed,
+// or if it is a sampled read.
 void Recorder::unit_ended() {
+  if (unit_ && sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
+    unit_->read = true;
+    unit_->primary_rows = std::move(rows_);
+    unit_->ordered = std::move(ordered_);
+    pending_.resize(std::min(pending_.size(), next_outcome_));
+    unit_->primary = std::move(pending_);
+    submit_(std::move(unit_));
+    reset();
+    return;
+  }
   const bool committed = committed_ || (!explicit_ && !failed_);
   if (unit_ && writes_ && committed) {
     if (oversize_) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,8 +27,10 @@ class Recorder {
 
   // `shadow_rewriter` rewrites SQL for the shadow's schema (its rules may
   // differ from the primary's); `max_bytes` bounds one transaction.
+  // A `read_sample_rate` fraction of read-only units outside transactions is
+  // also sent, with the primary's results, for comparison (`rules` digests them).
   Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
-           std::size_t max_bytes, Submit submit);
+           std::size_t max_bytes, double read_sample_rate, const CompareRules& rules, Submit submit);
 
   // Client message about to be forwarded, with the primary-side analysis of
   // its SQL when it is a Query or Parse (null otherwise).
@@ -36,6 +39,8 @@ class Recorder {
   void on_server(const protocol::Frame& f);
   // A client message too large to be seen whole (CopyData streamed through).
   void on_streamed_client(char type);
+  // A server message too large to be seen whole (a DataRow streamed through).
+  void on_streamed_server() noexcept { sampled_ = false; }
 
   std::uint64_t dropped_oversize() const noexcept { return dropped_oversize_; }
 
@@ -44,6 +49,7 @@ class Recorder {
   void statement_done(std::string tag, std::optional<std::string> sqlstate);
   void unit_ended();
   void reset();
+  void start_unit();
 
   std::uint64_t session_;
   std::string user_, database_;
@@ -54,7 +60,14 @@ class Recorder {
   // Named statements of this session, as Parse messages for the shadow, and
   // whether running them changes anything ("" is the unnamed statement).
   std::unordered_map<std::string, std::string> parsed_;
-  std::unordered_map<std::string, bool> statement_writes_;
+  struct Prepared {
+    bool writes = true;
+    bool ordered = false;
+    std::uint64_t fingerprint = 0;
+    std::string text;
+  };
+  std::unordered_map<std::string, Prepared> prepared_;
+  Prepared bound_;  // the statement the last Bind bound
 
   // The unit in progress.
   TransactionPtr unit_;
@@ -65,6 +78,14 @@ class Recorder {
   bool oversize_ = false;       // too large: will be dropped (and counted)
   std::vector<StatementOutcome> pending_;  // statements sent, outcome not seen yet, in order
   std::size_t next_outcome_ = 0;
+
+  // Read sampling.
+  double sample_rate_;
+  std::minstd_rand random_;
+  bool sampled_ = false;  // this unit's replies are being collected
+  ResultCollector collector_;
+  std::vector<Outcome> rows_;
+  std::vector<bool> ordered_;
   std::uint64_t dropped_oversize_ = 0;
 };
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "shadow/compare.hpp"
+
 namespace pgshift::shadow {
 
 // What one statement did on the primary: its command tag, or its error.
@@ -31,6 +33,11 @@ struct Transaction {
   std::string messages;            // frontend messages, ready to send
   std::uint32_t replies = 0;       // ReadyForQuery the shadow will send for them
   std::vector<StatementOutcome> primary;
+  // A sampled read: the primary's full results, rows digested, and whether
+  // each statement orders its rows. Empty for writes.
+  std::vector<Outcome> primary_rows;
+  std::vector<bool> ordered;
+  bool read = false;
   std::size_t bytes() const noexcept;
 
   enum class Kind : std::uint8_t {
