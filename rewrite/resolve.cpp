@@ -1,6 +1,7 @@
 #include "rewrite/resolve.hpp"
 
 #include <algorithm>
+#include <optional>
 
 namespace pgshift::rewrite {
 namespace {
@@ -186,12 +187,29 @@ class Resolver {
       const PgQuery__CommonTableExpr* c = w->ctes[i]->common_table_expr;
       if (!c) continue;
       Cte cte{str(c->ctename).data(), {}};
-      if (w->recursive) env.ctes.push_back(cte);  // visible to itself, columns unknown
+      if (w->recursive) {
+        // Visible to itself, with the columns of its non-recursive arm.
+        const PgQuery__Node* q = c->ctequery;
+        if (q && q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+            q->select_stmt->op != PG_QUERY__SET_OPERATION__SETOP_NONE && q->select_stmt->larg)
+          cte.shape = select(q->select_stmt->larg, outer, &env, false);
+        if (c->n_aliascolnames > 0) cte.shape = named_columns(c->aliascolnames, c->n_aliascolnames);
+        env.ctes.push_back(cte);
+      }
       Shape s = query(c->ctequery, outer, &env, false);
-      if (c->n_aliascolnames > 0) s = named_columns(c->aliascolnames, c->n_aliascolnames);
+      if (c->n_aliascolnames > 0) s = aliased(s, c->aliascolnames, c->n_aliascolnames);
       if (w->recursive) env.ctes.pop_back();
       env.ctes.push_back({cte.name, std::move(s)});
     }
+  }
+
+  // Columns renamed by an alias list. One that names fewer columns than the
+  // query has leaves the rest with their names; which ones those are is not
+  // tracked, so with a renamed column among them the statement is left alone.
+  Shape aliased(const Shape& query_shape, PgQuery__Node* const* names, std::size_t n) {
+    if (!query_shape.renamed.empty() && (query_shape.opaque || n < query_shape.renamed.size() + query_shape.known.size()))
+      warn("a column alias list names only some columns of a query with a renamed column");
+    return named_columns(names, n);
   }
 
   static Shape named_columns(PgQuery__Node* const* names, std::size_t n) {
@@ -224,25 +242,25 @@ class Resolver {
     for (std::size_t i = 0; i < s->n_group_clause; ++i) walk(&s->group_clause[i]->base, l);
     walk_opt(s->having_clause, l);
     for (std::size_t i = 0; i < s->n_window_clause; ++i) walk(&s->window_clause[i]->base, l);
-    for (std::size_t i = 0; i < s->n_distinct_clause; ++i) order_item(s->distinct_clause[i], s, l);
-    for (std::size_t i = 0; i < s->n_sort_clause; ++i) order_item(s->sort_clause[i], s, l);
+    for (std::size_t i = 0; i < s->n_distinct_clause; ++i) order_item(s->distinct_clause[i], shape, l);
+    for (std::size_t i = 0; i < s->n_sort_clause; ++i) order_item(s->sort_clause[i], shape, l);
     walk_opt(s->limit_count, l);
     walk_opt(s->limit_offset, l);
     return shape;
   }
 
-  // ORDER BY and DISTINCT ON: a bare name that is an output alias names the
-  // output column; anything else is an expression over the FROM items.
-  void order_item(const PgQuery__Node* item, const PgQuery__SelectStmt* s, const Level& l) {
+  // ORDER BY and DISTINCT ON: a bare name that is an output column's name
+  // (an alias, or the name PostgreSQL gives a target) names that output
+  // column; anything else is an expression over the FROM items. An output
+  // column that carries a renamed column now has the new name, which is
+  // also what the input column is called, so resolving it as input is right.
+  void order_item(const PgQuery__Node* item, const Shape& outputs, const Level& l) {
     if (!item) return;
     const PgQuery__Node* e = item->node_case == PG_QUERY__NODE__NODE_SORT_BY ? item->sort_by->node : item;
     if (e && e->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && e->column_ref->n_fields == 1 &&
         e->column_ref->fields[0]->node_case == PG_QUERY__NODE__NODE_STRING) {
       const std::string_view name = str(e->column_ref->fields[0]->string->sval);
-      for (std::size_t i = 0; i < s->n_target_list; ++i) {
-        const PgQuery__ResTarget* t = s->target_list[i]->res_target;
-        if (t && str(t->name) == name) return;
-      }
+      if (std::find(outputs.known.begin(), outputs.known.end(), name) != outputs.known.end()) return;
     }
     walk(&item->base, l);
   }
@@ -250,7 +268,7 @@ class Resolver {
   Shape insert(const PgQuery__InsertStmt* ins, const Level* outer, const CteEnv* parent_env, bool top) {
     CteEnv env{{}, parent_env};
     with(ins->with_clause, outer, env);
-    Level target{{table_source(ins->relation, &env)}, outer, &env};
+    Level target{{table_source(ins->relation, nullptr)}, outer, &env};
     const std::vector<Renamed>& renames = target.sources[0].shape.renamed;
     for (std::size_t i = 0; i < ins->n_cols; ++i) set_target_name(ins->cols[i]->res_target, renames);
     dual_write_insert(ins, renames);
@@ -274,7 +292,7 @@ class Resolver {
   Shape update(const PgQuery__UpdateStmt* u, const Level* outer, const CteEnv* parent_env, bool top) {
     CteEnv env{{}, parent_env};
     with(u->with_clause, outer, env);
-    Level l{{table_source(u->relation, &env)}, outer, &env};
+    Level l{{table_source(u->relation, nullptr)}, outer, &env};
     const std::vector<Renamed> renames = l.sources[0].shape.renamed;
     for (std::size_t i = 0; i < u->n_from_clause; ++i) from_item(u->from_clause[i], l);
     for (std::size_t i = 0; i < u->n_target_list; ++i) {
@@ -289,7 +307,7 @@ class Resolver {
   Shape remove(const PgQuery__DeleteStmt* d, const Level* outer, const CteEnv* parent_env, bool top) {
     CteEnv env{{}, parent_env};
     with(d->with_clause, outer, env);
-    Level l{{table_source(d->relation, &env)}, outer, &env};
+    Level l{{table_source(d->relation, nullptr)}, outer, &env};
     for (std::size_t i = 0; i < d->n_using_clause; ++i) from_item(d->using_clause[i], l);
     walk_opt(d->where_clause, l);
     return targets(d->returning_list, d->n_returning_list, l, top);
@@ -298,7 +316,7 @@ class Resolver {
   Shape merge(const PgQuery__MergeStmt* m, const Level* outer, const CteEnv* parent_env) {
     CteEnv env{{}, parent_env};
     with(m->with_clause, outer, env);
-    Level l{{table_source(m->relation, &env)}, outer, &env};
+    Level l{{table_source(m->relation, nullptr)}, outer, &env};
     const std::vector<Renamed> renames = l.sources[0].shape.renamed;
     if (m->source_relation) from_item(m->source_relation, l);
     walk_opt(m->join_condition, l);
@@ -342,6 +360,8 @@ class Resolver {
     return rv->schemaname && *rv->schemaname ? std::string(rv->schemaname) : std::string("public");
   }
 
+  // A FROM item or DML target; `env` is null for DML targets, which are
+  // always tables (a CTE cannot be updated).
   Source table_source(const PgQuery__RangeVar* rv, const CteEnv* env) {
     Source s;
     if (!rv) return s;
@@ -372,7 +392,7 @@ class Resolver {
       case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
         const PgQuery__RangeSubselect* rs = n->range_subselect;
         Shape s = query(rs->subquery, rs->lateral ? &l : l.outer, l.env, false);
-        if (rs->alias && rs->alias->n_colnames > 0) s = named_columns(rs->alias->colnames, rs->alias->n_colnames);
+        if (rs->alias && rs->alias->n_colnames > 0) s = aliased(s, rs->alias->colnames, rs->alias->n_colnames);
         l.sources.push_back({rs->alias ? std::string(str(rs->alias->aliasname)) : std::string(), "", "", std::move(s)});
         break;
       }
@@ -448,19 +468,12 @@ class Resolver {
         after_star = true;
         continue;
       }
-      const PgQuery__ColumnRef* bare = bare_column(t->val);
-      const std::string* renamed = nullptr;
-      if (bare) {
-        renamed = column_ref(bare, l);
-        walk_cast_types(t->val, l);
-      } else {
-        walk(t->val ? &t->val->base : nullptr, l);
-      }
+      std::string name = "?column?";
+      const std::optional<std::string> renamed = named_target(t->val, l, name);
       if (t->name && *t->name) {
         shape.known.emplace_back(t->name);
         continue;
       }
-      const std::string name = output_name(t->val);
       if (renamed) {
         shape.renamed.push_back({name, *renamed});
         if (top) out_.outputs.push_back({after_star ? -1 : static_cast<int>(i), *renamed, name});
@@ -477,31 +490,60 @@ class Resolver {
     return c->n_fields && c->fields[c->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR ? c : nullptr;
   }
 
-  // A column reference whose name becomes the output name: `col` or `col::type`.
-  static const PgQuery__ColumnRef* bare_column(const PgQuery__Node* v) {
-    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) v = v->type_cast->arg;
-    return v && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && !star_ref(v) ? v->column_ref : nullptr;
-  }
-
-  void walk_cast_types(const PgQuery__Node* v, const Level& l) {
-    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) {
-      if (v->type_cast->type_name) walk(&v->type_cast->type_name->base, l);
-      v = v->type_cast->arg;
+  // Resolves a target expression and works out the name PostgreSQL gives its
+  // output column (FigureColname): a column's name, also through casts,
+  // COLLATE, CASE's ELSE branch, a field of a whole-row reference and a
+  // scalar subquery. Returns the new name when that column was renamed.
+  std::optional<std::string> named_target(const PgQuery__Node* v, const Level& l, std::string& name) {
+    if (!v) return std::nullopt;
+    switch (v->node_case) {
+      case PG_QUERY__NODE__NODE_COLUMN_REF: {
+        const PgQuery__ColumnRef* c = v->column_ref;
+        const PgQuery__Node* last = c->fields[c->n_fields - 1];
+        if (last->node_case == PG_QUERY__NODE__NODE_STRING) name = str(last->string->sval);
+        if (const std::string* r = column_ref(c, l)) return *r;
+        return std::nullopt;
+      }
+      case PG_QUERY__NODE__NODE_TYPE_CAST:
+        if (v->type_cast->type_name) walk(&v->type_cast->type_name->base, l);
+        return named_target(v->type_cast->arg, l, name);
+      case PG_QUERY__NODE__NODE_COLLATE_CLAUSE:
+        return named_target(v->collate_clause->arg, l, name);
+      case PG_QUERY__NODE__NODE_CASE_EXPR: {
+        walk(&v->base, l);  // edits are idempotent: the ELSE branch is resolved again below
+        std::string inner = "case";
+        std::optional<std::string> r = v->case_expr->defresult ? named_target(v->case_expr->defresult, l, inner)
+                                                                 : std::nullopt;
+        name = inner == "?column?" ? "case" : inner;
+        return r;
+      }
+      case PG_QUERY__NODE__NODE_A_INDIRECTION: {
+        const PgQuery__AIndirection* ind = v->a_indirection;
+        const PgQuery__Node* last = ind->n_indirection ? ind->indirection[ind->n_indirection - 1] : nullptr;
+        if (last && last->node_case == PG_QUERY__NODE__NODE_STRING) name = str(last->string->sval);
+        if (const std::string* r = row_field(ind, l)) return ind->n_indirection == 1 ? std::optional(*r) : std::nullopt;
+        walk(&v->base, l);
+        return std::nullopt;
+      }
+      case PG_QUERY__NODE__NODE_SUB_LINK:
+        if (v->sub_link->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK && !v->sub_link->testexpr) {
+          const Shape inner = query(v->sub_link->subselect, &l, l.env, false);
+          if (inner.renamed.size() == 1 && inner.known.empty()) {
+            name = inner.renamed[0].from;
+            return inner.renamed[0].to;
+          }
+          if (inner.known.size() == 1 && inner.renamed.empty()) name = inner.known[0];
+          return std::nullopt;
+        }
+        break;
+      case PG_QUERY__NODE__NODE_FUNC_CALL:
+        name = pg::last_name(v->func_call->funcname, v->func_call->n_funcname);
+        break;
+      default:
+        break;
     }
-  }
-
-  // PostgreSQL's FigureColname, for the cases that matter here.
-  static std::string output_name(const PgQuery__Node* v) {
-    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) v = v->type_cast->arg;
-    if (!v) return "?column?";
-    if (v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF) {
-      const PgQuery__ColumnRef* c = v->column_ref;
-      const PgQuery__Node* last = c->fields[c->n_fields - 1];
-      return last->node_case == PG_QUERY__NODE__NODE_STRING ? std::string(str(last->string->sval)) : "?column?";
-    }
-    if (v->node_case == PG_QUERY__NODE__NODE_FUNC_CALL)
-      return std::string(pg::last_name(v->func_call->funcname, v->func_call->n_funcname));
-    return "?column?";
+    walk(&v->base, l);
+    return std::nullopt;
   }
 
   void expand_star(const PgQuery__ColumnRef* star, const Level& l, bool top, Shape& shape) {
@@ -710,6 +752,29 @@ class Resolver {
     return end_;
   }
 
+  // (u).email: a field of a whole-row reference to a FROM item. Returns the
+  // new name when it was renamed (null otherwise, or when it is not that shape).
+  const std::string* row_field(const PgQuery__AIndirection* ind, const Level& l) {
+    if (!ind->arg || ind->arg->node_case != PG_QUERY__NODE__NODE_COLUMN_REF || ind->n_indirection == 0 ||
+        ind->indirection[0]->node_case != PG_QUERY__NODE__NODE_STRING)
+      return nullptr;
+    const PgQuery__ColumnRef* row = ind->arg->column_ref;
+    if (row->n_fields != 1 || row->fields[0]->node_case != PG_QUERY__NODE__NODE_STRING) return nullptr;
+    const Source* s = qualified_source(row->fields, 1, l);
+    if (!s) return nullptr;
+    const std::string_view field = str(ind->indirection[0]->string->sval);
+    const Renamed* r = renamed_read(s->shape.renamed, field);
+    if (!r) return nullptr;
+    // Tokens: u ) . field
+    const int u = pg::token_at(tokens_, static_cast<std::uint32_t>(row->location));
+    if (u < 0 || u + 3 >= end_ || tokens_[u + 1].kind != ')' || tokens_[u + 2].kind != '.') {
+      warn("could not locate a field of a whole-row reference");
+      return nullptr;
+    }
+    edit_token(u + 3, r->from, r->to);
+    return &r->to;
+  }
+
   // ---- column references ----
 
   // Edits a column reference that names a renamed column; returns the new name.
@@ -746,12 +811,15 @@ class Resolver {
     for (const Level* lv = &l; lv; lv = lv->outer) {
       const Renamed* hit = nullptr;
       int hits = 0;
-      bool maybe_here = false;
+      bool here = false;        // a source whose columns are known has it
+      bool maybe_here = false;  // a source whose columns are not all known may have it
       for (const Source& s : lv->sources) {
         if (const Renamed* r = find_renamed(s.shape.renamed, name)) {
           hit = r;
           ++hits;
-        } else if (s.shape.opaque || s.shape.has(name)) {
+        } else if (s.shape.has(name)) {
+          here = true;
+        } else if (s.shape.opaque) {
           maybe_here = true;
         }
       }
@@ -760,6 +828,7 @@ class Resolver {
         return nullptr;
       }
       if (hits == 1) return hit;
+      if (here) return nullptr;
       if (maybe_here) {
         for (const Level* o = lv->outer; o; o = o->outer)
           for (const Source& s : o->sources)
@@ -817,6 +886,9 @@ class Resolver {
     switch (n ? n->node_case : PG_QUERY__NODE__NODE__NOT_SET) {
       case PG_QUERY__NODE__NODE_COLUMN_REF:
         column_ref(n->column_ref, l);
+        break;
+      case PG_QUERY__NODE__NODE_A_INDIRECTION:
+        if (!row_field(n->a_indirection, l)) pg::for_each_child(m, [&](const ProtobufCMessage* c) { walk(c, l); });
         break;
       case PG_QUERY__NODE__NODE_SUB_LINK:
         walk_opt(n->sub_link->testexpr, l);
