@@ -25,10 +25,25 @@ rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads, co
   return o;
 }
 
+// With mirroring, commits are numbered in the order their confirmations are
+// read; on several I/O threads one session's thread can get through a whole
+// round trip before another's reads an earlier confirmation, so the default
+// is then one thread.
+unsigned io_threads(const config::Config& cfg) {
+  const bool mirroring = cfg.shadow.enabled && cfg.shadow.mirror;
+  if (cfg.threads) {
+    if (mirroring && cfg.threads > 1)
+      spdlog::warn("shadow: {} I/O threads: commits of different threads may reach the shadow out of order; "
+                   "threads = 1 keeps the primary's order", cfg.threads);
+    return cfg.threads;
+  }
+  return mirroring ? 1u : std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
-  unsigned n = ctx_.cfg.threads ? ctx_.cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned n = io_threads(ctx_.cfg);
   for (unsigned i = 0; i < n; ++i) {
     ios_.push_back(std::make_unique<asio::io_context>(1));
     rewriters_.push_back(std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n, config::RenameSide::primary)));

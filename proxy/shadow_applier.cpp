@@ -217,7 +217,14 @@ awaitable<ShadowApplier::Connection*> ShadowApplier::connection_for(const shadow
   const ConnectResult r = co_await connect_server(cfg_.shadow.server, tls_, *c.server);
   const std::string user = credentials->user.empty() ? t.user : credentials->user;
   const std::string database = cfg_.shadow.database.empty() ? t.database : cfg_.shadow.database;
-  if (r.ec || !co_await login(c, user, credentials->password, database, error)) {
+  bool logged_in = false;
+  if (!r.ec) {  // a shadow that accepts but never answers must not stall the applier
+    asio::steady_timer timer(io_, cfg_.shadow.server.connect_timeout);
+    auto outcome = co_await (login(c, user, credentials->password, database, error) || timer.async_wait(use_tuple));
+    logged_in = outcome.index() == 0 && std::get<0>(outcome);
+    if (outcome.index() == 1) error = "the shadow did not answer the login in time";
+  }
+  if (r.ec || !logged_in) {
     if (r.ec) error = "shadow: " + r.detail;
     retry_after_ = std::chrono::steady_clock::now() + reconnect_backoff;
     mirror_.set_connected(false);

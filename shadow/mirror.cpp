@@ -5,7 +5,10 @@ namespace pgshift::shadow {
 Mirror::Mirror(std::size_t max_transactions, std::size_t max_bytes)
     : max_transactions_(max_transactions), max_bytes_(max_bytes) {}
 
+// Every transaction the primary committed counts in `committed`, whether it
+// is then queued or dropped.
 void Mirror::submit(TransactionPtr t) {
+  committed_.fetch_add(1);
   if (t->kind == Transaction::Kind::apply &&
       (pending_.load() + 1 > max_transactions_ || pending_bytes_.load() + t->bytes() > max_bytes_)) {
     mark_diverged("the shadow queue was full: transactions were dropped");
@@ -19,7 +22,6 @@ void Mirror::submit(TransactionPtr t) {
     t->statements.clear();
     t->primary.clear();
   } else {
-    committed_.fetch_add(1);
     pending_.fetch_add(1);
     pending_bytes_.fetch_add(t->bytes());
     std::lock_guard lock(mutex_);

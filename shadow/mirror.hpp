@@ -25,7 +25,7 @@
 namespace pgshift::shadow {
 
 struct Status {
-  std::uint64_t committed = 0;      // transactions handed over (applied, pending or dropped)
+  std::uint64_t committed = 0;      // committed on the primary: applied + pending + dropped
   std::uint64_t applied = 0;
   std::uint64_t dropped = 0;
   std::uint64_t pending = 0;        // queued, not yet applied

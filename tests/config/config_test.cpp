@@ -594,6 +594,17 @@ std::optional<pgshift::config::Config> load_text_only(const std::string& text,
 
 }  // namespace
 
+// Each text must be rejected with an error naming its key.
+static void expect_errors_name_keys(const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [text, key] : cases) {
+    std::vector<pgshift::config::ConfigError> errors;
+    EXPECT_FALSE(load_text_only(text, errors)) << text;
+    bool named = false;
+    for (const auto& e : errors) named = named || e.key == key;
+    EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
+  }
+}
+
 TEST(ConfigRename, RulesLoadWithSchemaSideAndPhase) {
   std::vector<pgshift::config::ConfigError> errors;
   auto cfg = load_text_only(
@@ -615,7 +626,7 @@ TEST(ConfigRename, RulesLoadWithSchemaSideAndPhase) {
 }
 
 TEST(ConfigRename, BadRulesNameTheKey) {
-  const std::pair<const char*, const char*> cases[] = {
+  expect_errors_name_keys({
       {"[[rename]]\ntable = \"users\"\nfrom = \"email\"\nrenamed_on = \"primary\"\n", "rename[0].to"},
       {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"moon\"\n", "rename[0].renamed_on"},
       {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"a\"\nrenamed_on = \"primary\"\n", "rename[0].to"},
@@ -627,14 +638,7 @@ TEST(ConfigRename, BadRulesNameTheKey) {
       {"[[rename]]\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\ncolour = 1\n",
        "rename[0].colour"},
       {"[rewrite]\nstrict = 1\n", "rewrite.strict"},
-  };
-  for (const auto& [text, key] : cases) {
-    std::vector<pgshift::config::ConfigError> errors;
-    EXPECT_FALSE(load_text_only(text, errors)) << text;
-    bool named = false;
-    for (const auto& e : errors) named = named || e.key == key;
-    EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
-  }
+  });
 }
 
 // ---- [shadow] -----------------------------------------------------------------
@@ -674,7 +678,7 @@ TEST(ConfigShadow, AbsentMeansDisabled) {
 
 TEST(ConfigShadow, BadSettingsNameTheKey) {
   const std::string login = "[[shadow.login]]\nclient_user = \"*\"\npassword = \"x\"\n";
-  const std::pair<std::string, const char*> cases[] = {
+  expect_errors_name_keys({
       {"[shadow]\nhost = \"h\"\nport = 5433\n", "shadow.login"},
       {"[shadow]\nport = 5433\n" + login, "shadow.host"},
       {"[shadow]\nhost = \"h\"\nport = 5433\nread_sample_rate = 2\n" + login, "shadow.read_sample_rate"},
@@ -685,12 +689,5 @@ TEST(ConfigShadow, BadSettingsNameTheKey) {
       {"[shadow]\nhost = \"h\"\nport = 5433\n" + login + "[shadow.compare]\nignore_fingerprints = [\"xyz\"]\n",
        "shadow.compare.ignore_fingerprints"},
       {"[shadow]\nhost = \"h\"\nport = 5433\nqueue = 1\n" + login, "shadow.queue"},
-  };
-  for (const auto& [text, key] : cases) {
-    std::vector<pgshift::config::ConfigError> errors;
-    EXPECT_FALSE(load_text_only(text, errors)) << text;
-    bool named = false;
-    for (const auto& e : errors) named = named || e.key == key;
-    EXPECT_TRUE(named) << "expected an error for " << key << " in:\n" << text;
-  }
+  });
 }

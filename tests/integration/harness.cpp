@@ -135,29 +135,22 @@ std::string describe_status(int status) {
   return "status " + std::to_string(status);
 }
 
-bool port_accepts(std::uint16_t port) {
+// Runs `call` (connect or bind) on a fresh socket for 127.0.0.1:port.
+template <class Call>
+bool try_loopback(std::uint16_t port, Call call) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  bool ok = call(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   close(fd);
   return ok;
 }
 
-bool port_bindable(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw_errno("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
+bool port_accepts(std::uint16_t port) { return try_loopback(port, ::connect); }
+bool port_bindable(std::uint16_t port) { return try_loopback(port, ::bind); }
 
 std::string toml_string(const std::string& value) {
   std::string out = "\"";
@@ -493,6 +486,62 @@ std::string PgCluster::sql(const std::string& sql) const {
 std::string PgCluster::log() const { return read_file(dir() / "cluster" / "server.log"); }
 
 std::string PgCluster::log_tail(std::size_t lines) const { return tail_lines(log(), lines); }
+
+void PgCluster::stop(bool immediate) {
+  if (!running_) return;
+  RunResult result;
+  if (immediate) {
+    // pg_ctl refuses root: run it as the cluster's owner, from a folder it can read.
+    std::vector<std::string> argv;
+    if (geteuid() == 0) argv = {"/usr/sbin/runuser", "-u", "postgres", "--"};
+    for (const std::string& arg : {pg_bin("pg_ctl").string(), std::string("-D"),
+                                   (dir() / "cluster" / "data").string(), std::string("-m"),
+                                   std::string("immediate"), std::string("-w"), std::string("stop")}) {
+      argv.push_back(arg);
+    }
+    RunOptions opts;
+    opts.cwd = dir() / "cluster";
+    result = run(argv, opts);
+  } else {
+    result = run({(source_dir() / "scripts" / "pg-local").string(), "stop", (dir() / "cluster").string()});
+  }
+  if (!result.ok()) throw std::runtime_error("could not stop PostgreSQL\n" + result.describe());
+  running_ = false;
+}
+
+void PgCluster::start() {
+  if (running_) return;
+  RunOptions opts;
+  opts.timeout = 180s;
+  auto result = run({(source_dir() / "scripts" / "pg-local").string(), "start",
+                     (dir() / "cluster").string(), std::to_string(port_)},
+                    opts);
+  if (!result.ok()) throw std::runtime_error("could not start PostgreSQL again\n" + result.describe());
+  running_ = true;
+}
+
+std::vector<pid_t> PgCluster::server_pids() const {
+  std::vector<pid_t> pids;
+  if (!running_) return pids;
+  std::istringstream pid_file(read_file(dir() / "cluster" / "data" / "postmaster.pid"));
+  long postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) return pids;
+  pids.push_back(static_cast<pid_t>(postmaster));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    // /proc/PID/stat: "PID (COMM) STATE PPID ..."; COMM may hold spaces and parentheses.
+    const std::string stat = read_file(entry.path() / "stat");
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long ppid = 0;
+    if (rest >> state >> ppid && ppid == postmaster) pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return pids;
+}
 
 const Account kMd5User{"md5user", "md5-secret", "md5"};
 const Account kScramUser{"scramuser", "scram-secret", "scram-sha-256"};

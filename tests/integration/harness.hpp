@@ -160,6 +160,16 @@ class PgCluster {
   std::string log() const;  // the whole server log
   std::string log_tail(std::size_t lines = 40) const;
 
+  // Stops the server: a fast shutdown, or with `immediate` a crash (pg_ctl -m immediate;
+  // the next start runs crash recovery). Does nothing when it is not running.
+  void stop(bool immediate = false);
+  // Starts the stopped server again, same data, same port. Throws when it does not start.
+  void start();
+  bool running() const { return running_; }
+  // The postmaster and every process it forked (backends, background workers), e.g. to
+  // SIGSTOP the whole server; empty when it is not running.
+  std::vector<pid_t> server_pids() const;
+
  private:
   TempDir dir_;
   std::uint16_t port_ = 0;
