@@ -114,6 +114,10 @@ void append_bind(std::string& out, std::string_view portal, std::string_view sta
   w.u16(0).end();
 }
 
+void append_parse(std::string& out, std::string_view name, std::string_view sql, std::string_view types) {
+  MessageWriter(out).begin('P').cstring(name).cstring(sql).raw(types).end();
+}
+
 void append_execute(std::string& out, std::string_view portal, std::uint32_t max_rows) {
   MessageWriter(out).begin('E').cstring(portal).u32(max_rows).end();
 }

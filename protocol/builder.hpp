@@ -52,6 +52,9 @@ void append_terminate(std::string& out);
 void append_sync(std::string& out);
 void append_parse(std::string& out, std::string_view name, std::string_view sql,
                   const std::vector<std::uint32_t>& param_types = {});
+// A Parse with `types` as encoded on the wire (ParseView::types): the same
+// statement name and parameter types with other SQL.
+void append_parse(std::string& out, std::string_view name, std::string_view sql, std::string_view types);
 void append_bind(std::string& out, std::string_view portal, std::string_view statement,
                  const std::vector<std::string_view>& text_params = {});
 void append_execute(std::string& out, std::string_view portal, std::uint32_t max_rows = 0);

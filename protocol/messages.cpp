@@ -45,7 +45,9 @@ bool QueryView::parse(const Frame& f) noexcept {
 
 bool ParseView::parse(const Frame& f) noexcept {
   Reader r(f.body);
-  if (f.type != 'P' || !r.cstring(name) || !r.cstring(sql) || !r.u16(param_count)) return false;
+  if (f.type != 'P' || !r.cstring(name) || !r.cstring(sql)) return false;
+  types = r.rest();
+  if (!r.u16(param_count)) return false;
   return r.rest().size() == std::size_t{param_count} * 4;
 }
 

@@ -37,6 +37,7 @@ struct ParseView {  // 'P'
   std::string_view name;
   std::string_view sql;
   std::uint16_t param_count = 0;
+  std::string_view types;  // the parameter count and types as sent, for re-sending with other SQL
   bool parse(const Frame& f) noexcept;
 };
 

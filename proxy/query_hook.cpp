@@ -96,10 +96,7 @@ Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
   }
   const std::string* replacement = decide(p.sql, a);
   if (!replacement) return Verdict::forward;
-  // Same name and parameter types; only the SQL changes.
-  const std::size_t types_at = p.name.size() + 1 + p.sql.size() + 1;
-  protocol::MessageWriter w(out.own());
-  w.begin('P').cstring(p.name).cstring(*replacement).raw(f.body.substr(types_at)).end();
+  protocol::append_parse(out.own(), p.name, *replacement, p.types);  // same name and parameter types
   return Verdict::drop;
 }
 

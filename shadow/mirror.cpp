@@ -9,15 +9,16 @@ Mirror::Mirror(std::size_t max_transactions, std::size_t max_bytes)
 // is then queued or dropped.
 void Mirror::submit(TransactionPtr t) {
   committed_.fetch_add(1);
+  const char* why = "a transaction was too large to mirror";  // the Recorder drops only those
   if (t->kind == Transaction::Kind::apply &&
       (pending_.load() + 1 > max_transactions_ || pending_bytes_.load() + t->bytes() > max_bytes_)) {
-    mark_diverged("the shadow queue was full: transactions were dropped");
+    why = "the shadow queue was full: transactions were dropped";
     t->kind = Transaction::Kind::dropped;
   }
   t->seq = next_seq_.fetch_add(1) + 1;
   if (t->kind == Transaction::Kind::dropped) {
     dropped_.fetch_add(1);
-    mark_diverged("a transaction was too large to mirror");
+    mark_diverged(why);
     t->messages.clear();
     t->statements.clear();
     t->primary.clear();

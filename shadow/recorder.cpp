@@ -67,19 +67,20 @@ void Recorder::start_unit() {
 
 // Query and Parse go to the shadow with the shadow's rewrite of their SQL.
 void Recorder::append_sql_message(const protocol::Frame& f, const rewrite::Analysis& primary, bool is_query) {
-  std::string_view sql;
   protocol::ParseView p;
   protocol::QueryView q;
-  if (is_query ? !q.parse(f) : !p.parse(f)) return unit_->messages.append(f.bytes), void();
-  sql = is_query ? q.sql : p.sql;
+  if (is_query ? !q.parse(f) : !p.parse(f)) {
+    unit_->messages.append(f.bytes);
+    return;
+  }
+  const std::string_view sql = is_query ? q.sql : p.sql;
   const rewrite::Analysis& a = rewriter_.has_rules() ? rewriter_.analyze(sql) : primary;
   const std::string_view text = a.changed() ? std::string_view(a.rewritten) : sql;
   std::string message;
   if (is_query) {
     protocol::append_query(message, text);
   } else {
-    const std::size_t types_at = p.name.size() + 1 + p.sql.size() + 1;
-    protocol::MessageWriter(message).begin('P').cstring(p.name).cstring(text).raw(f.body.substr(types_at)).end();
+    protocol::append_parse(message, p.name, text, p.types);
   }
   if (!is_query && !p.name.empty()) {
     // Named statements live in the session: kept here, sent by the applier
