@@ -283,6 +283,7 @@ awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
     protocol::append_negotiate_protocol_version(to_client_.own(), protocol::protocol_minor, unrecognized);
   }
   protocol::append_startup_message(to_server_.own(), params);
+  startup_params_ = std::move(params);
   if (co_await flush(server_->stream, to_server_)) {
     fail("08006", "pgshift: the server closed the connection during startup", "server closed during startup");
     co_return false;
@@ -488,9 +489,18 @@ void Session::start_mirroring() {
     spdlog::warn("shadow: no [[shadow.login]] for user {}: this session's writes are not mirrored", user_);
     return;
   }
+  // The shadow connection is opened with the client's own startup parameters
+  // (options, TimeZone, DateStyle...), under pgshift's application_name.
+  auto origin = std::make_shared<shadow::Origin>();
+  origin->user = user_;
+  origin->database = database_;
+  for (auto& [k, v] : startup_params_) {
+    if (k != "user" && k != "database" && k != "application_name" && k != "replication") origin->params.emplace_back(k, v);
+  }
+  origin->login_key = shadow::login_key(*origin);
   shadow_session_ = mirror->open_session();
   recorder_ = std::make_unique<shadow::Recorder>(
-      shadow_session_, user_, database_, shadow_rewriter_, ctx_.cfg.shadow.max_transaction_bytes,
+      shadow_session_, std::move(origin), shadow_rewriter_, ctx_.cfg.shadow.max_transaction_bytes,
       ctx_.cfg.shadow.read_sample_rate, ctx_.compare_rules,
       [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
 }

@@ -92,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ClientKey client_key_;
   bool key_registered_ = false;
+  std::vector<std::pair<std::string, std::string>> startup_params_;  // as sent to the server
   std::vector<std::pair<std::string, std::string>> server_params_;  // ParameterStatus, for replay on swap
 
   int pending_ready_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen

@@ -19,6 +19,8 @@ namespace {
 
 constexpr auto apply_timeout = std::chrono::seconds(30);
 constexpr auto reconnect_backoff = std::chrono::seconds(1);
+constexpr std::size_t max_in_flight = 256;       // transactions sent and not yet answered
+constexpr std::size_t batch_bytes = 64 * 1024;   // written at once, at most (about)
 
 // Outcomes of writes compare by command tag (with its row count) and by
 // error against success (SQLSTATE); rows of RETURNING are not kept.
@@ -69,6 +71,7 @@ void ShadowApplier::start() {
     if (idle_.exchange(false)) asio::post(io_, [this] { wake_.cancel(); });
   });
   asio::co_spawn(io_, run(), asio::detached);
+  asio::co_spawn(io_, watch(), asio::detached);
   asio::co_spawn(io_, report_status(), asio::detached);
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -80,17 +83,143 @@ void ShadowApplier::stop() {
   thread_.join();
 }
 
+// ---------------------------------------------------------------------------
+// Dispatch: take transactions in commit order, send them pipelined.
+
 awaitable<void> ShadowApplier::run() {
   for (;;) {
-    while (shadow::TransactionPtr t = mirror_.next()) co_await apply(*t);
+    while (shadow::TransactionPtr t = mirror_.next()) co_await dispatch(std::move(t));
+    co_await flush_batch();  // the queue is empty: what is batched goes out now
     idle_ = true;
     if (shadow::TransactionPtr t = mirror_.next()) {  // queued while idle_ was still false
       idle_ = false;
-      co_await apply(*t);
+      co_await dispatch(std::move(t));
       continue;
     }
     wake_.expires_after(std::chrono::seconds(1));
     co_await wake_.async_wait(use_tuple);
+  }
+}
+
+awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
+  using Kind = shadow::Transaction::Kind;
+  if (t->kind == Kind::close_session) {
+    if (batch_to_ && batch_to_->session == t->session) co_await flush_batch();
+    co_await close_session(t->session);
+    co_return;
+  }
+  if (t->kind == Kind::dropped) co_return;  // counted when it was dropped
+  std::string error;
+  ConnectionPtr c = co_await connection_for(*t, error);
+  if (!c) {
+    mirror_.dropped(*t, error);
+    co_return;
+  }
+  // Commit order: another connection gets transactions only once every one
+  // sent before is answered.
+  if (active_ && active_ != c) {
+    co_await flush_batch();
+    co_await wait_in_flight(0);
+  }
+  if (in_flight_ >= max_in_flight) {
+    co_await flush_batch();
+    co_await wait_in_flight(max_in_flight - 1);
+  }
+  if (c->broken) {  // while we waited
+    mirror_.dropped(*t, "the shadow connection failed");
+    co_return;
+  }
+  co_await send(c, std::move(t));
+}
+
+// Appends the transaction, preceded by the named statements its connection
+// does not have yet (each Parse with its own Sync, so that one failing
+// does not hide the others), to the batch for its connection.
+awaitable<void> ShadowApplier::send(const ConnectionPtr& c, shadow::TransactionPtr t) {
+  if (batch_to_ && batch_to_ != c) co_await flush_batch();
+  InFlight f;
+  for (const auto& [name, parse] : t->statements) {
+    auto it = c->prepared.find(name);
+    if (it != c->prepared.end() && it->second == parse) continue;
+    if (it != c->prepared.end()) protocol::append_close(batch_, 'S', name);
+    batch_ += parse;
+    protocol::append_sync(batch_);
+    c->prepared[name] = parse;
+    f.prepared.emplace_back(name, parse);
+  }
+  batch_ += t->messages;
+  f.t = std::move(t);
+  f.sent = std::chrono::steady_clock::now();
+  c->in_flight.push_back(std::move(f));
+  ++in_flight_;
+  active_ = c;
+  batch_to_ = c;
+  if (!c->reading) {
+    c->reading = true;
+    asio::co_spawn(io_, read_replies(c), asio::detached);
+  }
+  if (batch_.size() >= batch_bytes) co_await flush_batch();
+}
+
+awaitable<void> ShadowApplier::flush_batch() {
+  if (!batch_to_) co_return;
+  const ConnectionPtr c = std::move(batch_to_);
+  batch_to_.reset();
+  auto [ec, n] = co_await c->server->stream.write(asio::buffer(batch_));
+  batch_.clear();
+  if (ec) break_connection(*c);  // its reader drops what is in flight
+}
+
+awaitable<void> ShadowApplier::wait_in_flight(std::size_t at_most) {
+  while (in_flight_ > at_most) {
+    progress_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await progress_.async_wait(use_tuple);
+  }
+}
+
+awaitable<void> ShadowApplier::close_session(std::uint64_t session) {
+  auto it = own_.find(session);
+  if (it == own_.end()) co_return;  // it used a shared connection, or none
+  const ConnectionPtr c = std::move(it->second);
+  own_.erase(it);
+  c->closing = true;
+  if (!c->reading) co_await terminate(c);  // otherwise its reader does, once all is answered
+}
+
+awaitable<void> ShadowApplier::terminate(ConnectionPtr c) {
+  if (c->broken) co_return;
+  std::string bye;
+  protocol::append_terminate(bye);
+  co_await c->server->stream.write(asio::buffer(bye));
+  c->server->stream.close();
+  c->broken = true;
+}
+
+// A connection that fails or times out is closed; its reader then drops
+// every transaction in flight on it.
+void ShadowApplier::break_connection(Connection& c) {
+  if (c.broken) return;
+  c.broken = true;
+  c.server->stream.close();
+  forget(c);
+  mirror_.set_connected(false);
+}
+
+void ShadowApplier::forget(const Connection& c) {
+  if (auto it = shared_.find(c.key); !c.key.empty() && it != shared_.end() && it->second.get() == &c) shared_.erase(it);
+  if (auto it = own_.find(c.session); c.session && it != own_.end() && it->second.get() == &c) own_.erase(it);
+}
+
+awaitable<void> ShadowApplier::watch() {
+  asio::steady_timer timer(io_);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(use_tuple);
+    if (active_ && !active_->in_flight.empty() &&
+        std::chrono::steady_clock::now() - active_->in_flight.front().sent > apply_timeout) {
+      active_->timed_out = true;
+      break_connection(*active_);
+    }
   }
 }
 
@@ -109,73 +238,57 @@ awaitable<void> ShadowApplier::report_status() {
   }
 }
 
-awaitable<void> ShadowApplier::apply(shadow::Transaction& t) {
-  using Kind = shadow::Transaction::Kind;
-  if (t.kind == Kind::close_session) {
-    if (auto it = connections_.find(t.session); it != connections_.end()) {
-      std::string bye;
-      protocol::append_terminate(bye);
-      co_await it->second.server->stream.write(asio::buffer(bye));
-      it->second.server->stream.close();
-      connections_.erase(it);
+// ---------------------------------------------------------------------------
+// Replies: each transaction in flight, in the order sent.
+
+awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
+  while (!c->in_flight.empty()) {
+    if (!co_await read_outcome(*c, c->in_flight.front())) {
+      break_connection(*c);
+      const char* why = c->timed_out ? "the shadow did not answer within 30 s" : "the shadow connection failed";
+      for (const InFlight& f : c->in_flight) mirror_.dropped(*f.t, why);
+      in_flight_ -= c->in_flight.size();
+      c->in_flight.clear();
+      break;
     }
-    co_return;
+    c->in_flight.pop_front();
+    --in_flight_;
+    progress_.cancel();
   }
-  if (t.kind == Kind::dropped) co_return;  // counted when it was dropped
-  std::string error;
-  Connection* c = co_await connection_for(t, error);
-  if (!c) {
-    mirror_.dropped(t, error);
-    co_return;
-  }
-  asio::steady_timer timer(io_, apply_timeout);
-  auto done = co_await (apply_on(*c, t) || timer.async_wait(use_tuple));
-  if (done.index() == 1 || !std::get<0>(done)) {
-    c->server->stream.close();
-    connections_.erase(t.session);
-    mirror_.set_connected(false);
-    mirror_.dropped(t, done.index() == 1 ? "the shadow did not answer within 30 s" : "the shadow connection failed");
-  }
+  progress_.cancel();
+  c->reading = false;
+  if (c->closing) co_await terminate(c);
 }
 
-// Sends the transaction (preceded by the named statements it needs) in one
-// write, reads every reply up to its last ReadyForQuery, compares.
-awaitable<bool> ShadowApplier::apply_on(Connection& c, shadow::Transaction& t) {
-  std::string out;
-  std::uint32_t replies = t.replies;
-  for (const auto& [name, parse] : t.statements) {
-    auto it = c.prepared.find(name);
-    if (it != c.prepared.end() && it->second == parse) continue;
-    if (it != c.prepared.end()) protocol::append_close(out, 'S', name);
-    out += parse;
-    c.prepared[name] = parse;
+// Reads one transaction's replies up to its last ReadyForQuery, compares.
+awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
+  protocol::Frame frame;
+  for (const auto& [name, parse] : f.prepared) {
+    bool failed = false;
+    char type = 0;
+    while (type != 'Z') {
+      if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
+        co_return false;
+      type = frame.type;
+      failed = failed || type == 'E';
+      c.server->in.consume(frame.bytes.size());
+    }
+    // Not prepared after all (a table missing on the shadow...): the next
+    // transaction that needs it tries again.
+    if (auto it = c.prepared.find(name); failed && it != c.prepared.end() && it->second == parse) c.prepared.erase(it);
   }
-  const bool preparing = !out.empty();
-  if (preparing) {
-    protocol::append_sync(out);
-    ++replies;
-  }
-  out += t.messages;
-  if (auto [ec, n] = co_await c.server->stream.write(asio::buffer(out)); ec) co_return false;
-
   std::vector<shadow::Outcome> outcomes;
   shadow::ResultCollector collector(rules_);
-  bool in_preparation = preparing;
-  while (replies > 0) {
-    protocol::Frame f;
-    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, f)) co_return false;
-    const std::size_t size = f.bytes.size();
-    if (f.type == 'Z') {
-      --replies;
-      in_preparation = false;
-    } else if (!in_preparation && collector.feed(f) != shadow::ResultCollector::Feed::more) {
-      outcomes.push_back(collector.take());
-    }
-    c.server->in.consume(size);
+  for (std::uint32_t replies = f.t->replies; replies > 0;) {
+    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
+      co_return false;
+    if (frame.type == 'Z') --replies;
+    else if (collector.feed(frame) != shadow::ResultCollector::Feed::more) outcomes.push_back(collector.take());
+    c.server->in.consume(frame.bytes.size());
   }
   mirror_.set_connected(true);
-  const std::size_t mismatched = compare(t, outcomes);
-  mirror_.applied(t, std::min(outcomes.size(), t.primary.size()), mismatched);
+  const std::size_t mismatched = compare(*f.t, outcomes);
+  mirror_.applied(*f.t, std::min(outcomes.size(), f.t->primary.size()), mismatched);
   co_return true;
 }
 
@@ -201,26 +314,33 @@ std::size_t ShadowApplier::compare(const shadow::Transaction& t, const std::vect
   return mismatched;
 }
 
-awaitable<ShadowApplier::Connection*> ShadowApplier::connection_for(const shadow::Transaction& t, std::string& error) {
-  if (auto it = connections_.find(t.session); it != connections_.end()) co_return &it->second;
+// ---------------------------------------------------------------------------
+// Connections
+
+awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shadow::Transaction& t,
+                                                                      std::string& error) {
+  const shadow::Origin& origin = *t.origin;
+  if (t.own_connection) {
+    if (auto it = own_.find(t.session); it != own_.end()) co_return it->second;
+  } else if (auto it = shared_.find(origin.login_key); it != shared_.end()) {
+    co_return it->second;
+  }
   if (std::chrono::steady_clock::now() < retry_after_) {
     error = "the shadow is unreachable (retrying)";
     co_return nullptr;
   }
-  const config::ShadowLogin* credentials = cfg_.shadow.login_for(t.user);
+  const config::ShadowLogin* credentials = cfg_.shadow.login_for(origin.user);
   if (!credentials) {
-    error = "no [[shadow.login]] for user " + t.user;
+    error = "no [[shadow.login]] for user " + origin.user;
     co_return nullptr;
   }
-  Connection c;
-  c.server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
-  const ConnectResult r = co_await connect_server(cfg_.shadow.server, tls_, *c.server);
-  const std::string user = credentials->user.empty() ? t.user : credentials->user;
-  const std::string database = cfg_.shadow.database.empty() ? t.database : cfg_.shadow.database;
+  auto c = std::make_shared<Connection>();
+  c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
+  const ConnectResult r = co_await connect_server(cfg_.shadow.server, tls_, *c->server);
   bool logged_in = false;
   if (!r.ec) {  // a shadow that accepts but never answers must not stall the applier
     asio::steady_timer timer(io_, cfg_.shadow.server.connect_timeout);
-    auto outcome = co_await (login(c, user, credentials->password, database, error) || timer.async_wait(use_tuple));
+    auto outcome = co_await (login(*c, origin, *credentials, error) || timer.async_wait(use_tuple));
     logged_in = outcome.index() == 0 && std::get<0>(outcome);
     if (outcome.index() == 1) error = "the shadow did not answer the login in time";
   }
@@ -232,18 +352,31 @@ awaitable<ShadowApplier::Connection*> ShadowApplier::connection_for(const shadow
     co_return nullptr;
   }
   mirror_.set_connected(true);
-  co_return &connections_.emplace(t.session, std::move(c)).first->second;
+  if (t.own_connection) {
+    c->session = t.session;
+    own_[t.session] = c;
+  } else {
+    c->key = origin.login_key;
+    shared_[c->key] = c;
+  }
+  co_return c;
 }
 
-awaitable<bool> ShadowApplier::login(Connection& c, const std::string& user, const std::string& password,
-                                     const std::string& database, std::string& error) {
+// Logs in as the [[shadow.login]] user, with the client's startup parameters.
+awaitable<bool> ShadowApplier::login(Connection& c, const shadow::Origin& origin,
+                                     const config::ShadowLogin& credentials, std::string& error) {
+  const std::string& user = credentials.user.empty() ? origin.user : credentials.user;
+  const std::string& database = cfg_.shadow.database.empty() ? origin.database : cfg_.shadow.database;
+  std::vector<std::pair<std::string, std::string>> params{{"user", user}, {"database", database}};
+  params.insert(params.end(), origin.params.begin(), origin.params.end());
+  params.emplace_back("application_name", "pgshift-shadow");
   std::string out;
-  protocol::append_startup_message(out, {{"user", user}, {"database", database}, {"application_name", "pgshift-shadow"}});
+  protocol::append_startup_message(out, params);
   if (auto [ec, n] = co_await c.server->stream.write(asio::buffer(out)); ec) {
     error = "shadow closed the connection";
     co_return false;
   }
-  protocol::ClientAuth auth(user, password);
+  protocol::ClientAuth auth(user, credentials.password);
   for (;;) {
     protocol::Frame f;
     if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, f)) {

@@ -1,13 +1,22 @@
-// Applies committed transactions to the shadow database, one at a time, in
-// the primary's commit order, on its own thread: each client session gets a
-// shadow connection of its own (logged in with [[shadow.login]] credentials,
-// with the session's prepared statements), each transaction is sent in one
-// pipelined write, and every statement's outcome is compared with the
-// primary's. A slow, dead or refusing shadow costs dropped transactions and
-// the diverged mark, never a client error.
+// Applies committed transactions to the shadow database in the primary's
+// commit order, on its own thread, and compares every statement's outcome
+// with the primary's. A slow, dead or refusing shadow costs dropped
+// transactions and the diverged mark, never a client error.
+//
+// Shadow connections: client sessions that logged in alike and keep no state
+// of their own share one connection (opened with the client's startup
+// parameters and [[shadow.login]] credentials); a session that changed its
+// state (SET, PREPARE, a temporary table...) gets a connection of its own
+// from then on. Transactions are pipelined: each is sent whole, in one write
+// with whatever follows it, without waiting for the one before. Commit order
+// holds because only one connection has transactions in flight at any time:
+// a connection processes what it receives in order, and the applier switches
+// to another connection only once everything sent is answered.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <unordered_map>
@@ -32,19 +41,49 @@ class ShadowApplier {
   void stop();
 
  private:
+  // A transaction sent and not yet answered, after the named statements its
+  // connection had to prepare first (each Parse with its own Sync).
+  struct InFlight {
+    shadow::TransactionPtr t;
+    std::vector<std::pair<std::string, std::string>> prepared;  // name, Parse sent just before it
+    std::chrono::steady_clock::time_point sent;
+  };
   struct Connection {
     std::unique_ptr<ServerConn> server;
     std::unordered_map<std::string, std::string> prepared;  // name -> Parse message sent
+    std::deque<InFlight> in_flight;
+    bool reading = false;    // a reader is collecting its replies
+    bool broken = false;
+    bool timed_out = false;
+    bool closing = false;    // its session ended: Terminate once answered
+    std::uint64_t session = 0;  // when it is a session's own connection
+    std::string key;            // when it is shared: the login key
   };
+  using ConnectionPtr = std::shared_ptr<Connection>;
 
+  // Dispatch (one coroutine, in commit order).
   awaitable<void> run();
-  awaitable<void> report_status();
-  awaitable<void> apply(shadow::Transaction& t);
-  awaitable<bool> apply_on(Connection& c, shadow::Transaction& t);
-  awaitable<Connection*> connection_for(const shadow::Transaction& t, std::string& error);
-  awaitable<bool> login(Connection& c, const std::string& user, const std::string& password,
-                        const std::string& database, std::string& error);
+  awaitable<void> dispatch(shadow::TransactionPtr t);
+  awaitable<void> send(const ConnectionPtr& c, shadow::TransactionPtr t);
+  awaitable<void> flush_batch();
+  awaitable<void> wait_in_flight(std::size_t at_most);
+  awaitable<void> close_session(std::uint64_t session);
+
+  // Replies (one reader per connection with transactions in flight).
+  awaitable<void> read_replies(ConnectionPtr c);
+  awaitable<bool> read_outcome(Connection& c, InFlight& f);
   std::size_t compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
+  void break_connection(Connection& c);
+  awaitable<void> terminate(ConnectionPtr c);
+
+  // Connections.
+  awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
+  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ShadowLogin& credentials,
+                        std::string& error);
+  void forget(const Connection& c);
+
+  awaitable<void> watch();
+  awaitable<void> report_status();
 
   const config::Config& cfg_;
   shadow::Mirror& mirror_;
@@ -55,9 +94,16 @@ class ShadowApplier {
 
   asio::io_context io_{1};
   std::thread thread_;
-  asio::steady_timer wake_{io_};
+  asio::steady_timer wake_{io_};       // the dispatcher sleeps on it while the queue is empty
+  asio::steady_timer progress_{io_};   // ... and while it waits for replies
   std::atomic<bool> idle_{false};
-  std::unordered_map<std::uint64_t, Connection> connections_;
+
+  std::unordered_map<std::string, ConnectionPtr> shared_;  // by login key
+  std::unordered_map<std::uint64_t, ConnectionPtr> own_;   // by session
+  ConnectionPtr active_;        // the one connection with transactions in flight
+  std::size_t in_flight_ = 0;   // over all connections
+  ConnectionPtr batch_to_;      // transactions appended to batch_, not written yet
+  std::string batch_;
   std::chrono::steady_clock::time_point retry_after_{};
 };
 

@@ -28,13 +28,27 @@ bool needs_replay(const rewrite::StatementInfo& s) {
   return s.writes || s.kind == K::session;
 }
 
+bool changes_state(const rewrite::StatementInfo& s) { return s.session_state && !s.lock; }
+
 }  // namespace
 
-Recorder::Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
+std::string login_key(const Origin& o) {
+  std::string key = o.user;
+  key += '\0';
+  key += o.database;
+  for (const auto& [k, v] : o.params) {
+    key += '\0';
+    key += k;
+    key += '=';
+    key += v;
+  }
+  return key;
+}
+
+Recorder::Recorder(std::uint64_t session, std::shared_ptr<const Origin> origin, rewrite::Rewriter& shadow_rewriter,
                    std::size_t max_bytes, double read_sample_rate, const CompareRules& rules, Submit submit)
     : session_(session),
-      user_(std::move(user)),
-      database_(std::move(database)),
+      origin_(std::move(origin)),
       rewriter_(shadow_rewriter),
       max_bytes_(max_bytes),
       submit_(std::move(submit)),
@@ -49,7 +63,7 @@ void Recorder::reset() {
     unit_->statements.clear();
     unit_->replies = 0;
   }
-  writes_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
+  writes_ = state_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
   pending_.clear();
   next_outcome_ = 0;
   rows_.clear();
@@ -60,8 +74,7 @@ void Recorder::reset() {
 void Recorder::start_unit() {
   if (!unit_) unit_ = std::make_unique<Transaction>();
   unit_->session = session_;
-  unit_->user = user_;
-  unit_->database = database_;
+  unit_->origin = origin_;
   sampled_ = sample_rate_ > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < sample_rate_;
 }
 
@@ -99,6 +112,7 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       if (!a) return;
       for (const rewrite::StatementInfo& s : a->statements) {
         writes_ = writes_ || needs_replay(s);
+        state_ = state_ || changes_state(s);
         pending_.push_back({{}, {}, a->fingerprint, {}});
         ordered_.push_back(s.ordered);
       }
@@ -113,8 +127,11 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       protocol::ParseView p;
       if (!a || !p.parse(f)) return;
       Prepared& info = prepared_[std::string(p.name)];
-      info.writes = false;
-      for (const rewrite::StatementInfo& s : a->statements) info.writes = info.writes || needs_replay(s);
+      info.writes = info.state = false;
+      for (const rewrite::StatementInfo& s : a->statements) {
+        info.writes = info.writes || needs_replay(s);
+        info.state = info.state || changes_state(s);
+      }
       info.ordered = a->statements.size() == 1 && a->statements[0].ordered;
       info.fingerprint = a->fingerprint;
       info.text.assign(p.sql);
@@ -128,6 +145,7 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
         auto it_info = prepared_.find(name);
         bound_ = it_info != prepared_.end() ? it_info->second : Prepared{};  // unknown: assume it writes
         writes_ = writes_ || bound_.writes;
+        state_ = state_ || bound_.state;
         auto it = name.empty() ? parsed_.end() : parsed_.find(name);
         if (it != parsed_.end()) {
           bool listed = false;
@@ -218,6 +236,7 @@ void Recorder::on_server(const protocol::Frame& f) {
 void Recorder::unit_ended() {
   if (unit_ && sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
     unit_->read = true;
+    unit_->own_connection = stateful_;
     unit_->primary_rows = std::move(rows_);
     unit_->ordered = std::move(ordered_);
     pending_.resize(std::min(pending_.size(), next_outcome_));
@@ -228,10 +247,13 @@ void Recorder::unit_ended() {
   }
   const bool committed = committed_ || (!explicit_ && !failed_);
   if (unit_ && writes_ && committed) {
+    stateful_ = stateful_ || state_;
+    unit_->own_connection = stateful_;
     if (oversize_) {
       ++dropped_oversize_;
       auto t = std::make_unique<Transaction>();
       t->session = session_;
+      t->origin = origin_;
       t->kind = Transaction::Kind::dropped;
       submit_(std::move(t));
     } else {

@@ -25,11 +25,12 @@ class Recorder {
  public:
   using Submit = std::function<void(TransactionPtr)>;
 
-  // `shadow_rewriter` rewrites SQL for the shadow's schema (its rules may
-  // differ from the primary's); `max_bytes` bounds one transaction.
+  // `origin` describes the client's login; `shadow_rewriter` rewrites SQL for
+  // the shadow's schema (its rules may differ from the primary's);
+  // `max_bytes` bounds one transaction.
   // A `read_sample_rate` fraction of read-only units outside transactions is
   // also sent, with the primary's results, for comparison (`rules` digests them).
-  Recorder(std::uint64_t session, std::string user, std::string database, rewrite::Rewriter& shadow_rewriter,
+  Recorder(std::uint64_t session, std::shared_ptr<const Origin> origin, rewrite::Rewriter& shadow_rewriter,
            std::size_t max_bytes, double read_sample_rate, const CompareRules& rules, Submit submit);
 
   // Client message about to be forwarded, with the primary-side analysis of
@@ -52,7 +53,7 @@ class Recorder {
   void start_unit();
 
   std::uint64_t session_;
-  std::string user_, database_;
+  std::shared_ptr<const Origin> origin_;
   rewrite::Rewriter& rewriter_;
   std::size_t max_bytes_;
   Submit submit_;
@@ -62,6 +63,7 @@ class Recorder {
   std::unordered_map<std::string, std::string> parsed_;
   struct Prepared {
     bool writes = true;
+    bool state = false;  // changes session state
     bool ordered = false;
     std::uint64_t fingerprint = 0;
     std::string text;
@@ -72,6 +74,8 @@ class Recorder {
   // The unit in progress.
   TransactionPtr unit_;
   bool writes_ = false;         // changes data or session state
+  bool state_ = false;          // changes session state
+  bool stateful_ = false;       // a committed unit changed session state: sticky
   bool explicit_ = false;       // an explicit transaction was open at some point
   bool committed_ = false;      // a COMMIT tag was seen
   bool failed_ = false;         // an error was seen

@@ -22,11 +22,28 @@ struct StatementOutcome {
   std::string text;                // the statement as the client sent it
 };
 
+// The client session a transaction comes from, shared by all its transactions:
+// who logged in, and the startup parameters the shadow connection must be
+// opened with (options, TimeZone, DateStyle... change what statements mean).
+struct Origin {
+  std::string user;                // the client's, to pick shadow credentials
+  std::string database;
+  std::vector<std::pair<std::string, std::string>> params;  // startup parameters but user and database
+  // Sessions with the same login and no session state of their own (no SET,
+  // PREPARE, temporary table...) can share one shadow connection.
+  std::string login_key;
+};
+
+// The key above: user, database and parameters, in the order the client sent them.
+std::string login_key(const Origin& o);
+
 struct Transaction {
   std::uint64_t seq = 0;           // position in the primary's commit order
   std::uint64_t session = 0;
-  std::string user;                // the client's, to pick shadow credentials
-  std::string database;
+  std::shared_ptr<const Origin> origin;
+  // The session has changed its own state (SET, PREPARE, temporary table...)
+  // by now: from this transaction on it needs a shadow connection of its own.
+  bool own_connection = false;
   // Named prepared statements this transaction's Binds use, as Parse messages
   // (the applier sends those its shadow connection does not have yet).
   std::vector<std::pair<std::string, std::string>> statements;
