@@ -77,7 +77,7 @@ struct Shadow {
   std::string database;    // empty: the client's database
   bool mirror = true;      // false: configured but paused
   double read_sample_rate = 0;
-  std::size_t queue_transactions = 10000;
+  std::size_t queue_transactions = 100000;
   std::size_t queue_bytes = 64u << 20;
   std::size_t max_transaction_bytes = 16u << 20;
   std::string mismatch_log = "pgshift-mismatches.jsonl";

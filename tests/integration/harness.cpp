@@ -368,6 +368,7 @@ Env ConnParams::env() const {
   if (!sslmode.empty()) env["PGSSLMODE"] = sslmode;
   if (!channel_binding.empty()) env["PGCHANNELBINDING"] = channel_binding;
   if (!sslrootcert.empty()) env["PGSSLROOTCERT"] = sslrootcert;
+  for (const auto& [k, v] : settings) env[k] = v;
   return env;
 }
 

@@ -109,6 +109,7 @@ struct ConnParams {
   std::string sslmode;          // PGSSLMODE; libpq's default (prefer) when empty
   std::string channel_binding;  // PGCHANNELBINDING
   std::string sslrootcert;      // PGSSLROOTCERT
+  Env settings;                 // more libpq variables: PGOPTIONS, PGTZ, PGDATESTYLE...
 
   Env env() const;
   ConnParams as(const std::string& user, const std::string& password = "") const;
