@@ -132,12 +132,22 @@ awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
   co_await send(c, std::move(t));
 }
 
-// Appends the transaction, preceded by the named statements its connection
-// does not have yet (each Parse with its own Sync, so that one failing
-// does not hide the others), to the batch for its connection.
+// Appends the transaction to the batch for its connection, preceded by its
+// session's settings when the connection has others (RESET ALL, then each
+// SET; before any Parse, which resolves names with search_path) and by the
+// named statements the connection does not have yet (each Parse with its own
+// Sync, so that one failing does not hide the others).
 awaitable<void> ShadowApplier::send(const ConnectionPtr& c, shadow::TransactionPtr t) {
   if (batch_to_ && batch_to_ != c) co_await flush_batch();
   InFlight f;
+  if (!shadow::same_settings(c->settings, t->settings)) {
+    protocol::append_query(batch_, "RESET ALL");
+    f.setup = 1;
+    const std::size_t n = t->settings ? t->settings->statements.size() : 0;
+    for (std::size_t i = 0; i < n; ++i) protocol::append_query(batch_, t->settings->statements[i].second);
+    f.setup += static_cast<std::uint32_t>(n);
+  }
+  c->settings = t->settings_after;
   for (const auto& [name, parse] : t->statements) {
     auto it = c->prepared.find(name);
     if (it != c->prepared.end() && it->second == parse) continue;
@@ -263,6 +273,12 @@ awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
 // Reads one transaction's replies up to its last ReadyForQuery, compares.
 awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
   protocol::Frame frame;
+  for (std::uint32_t replies = f.setup; replies > 0;) {  // a SET the shadow refuses was reported when it first ran
+    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
+      co_return false;
+    if (frame.type == 'Z') --replies;
+    c.server->in.consume(frame.bytes.size());
+  }
   for (const auto& [name, parse] : f.prepared) {
     bool failed = false;
     char type = 0;
@@ -355,9 +371,13 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   if (t.own_connection) {
     c->session = t.session;
     own_[t.session] = c;
+    spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
+                 origin.user, origin.database);
   } else {
     c->key = origin.login_key;
     shared_[c->key] = c;
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}", origin.user,
+                 origin.database, origin.params.empty() ? "" : " (with their startup parameters)");
   }
   co_return c;
 }

@@ -41,16 +41,19 @@ class ShadowApplier {
   void stop();
 
  private:
-  // A transaction sent and not yet answered, after the named statements its
-  // connection had to prepare first (each Parse with its own Sync).
+  // A transaction sent and not yet answered, after its session's settings
+  // (when the connection last ran another session's) and the named
+  // statements its connection had to prepare first (each Parse with its own Sync).
   struct InFlight {
     shadow::TransactionPtr t;
+    std::uint32_t setup = 0;  // ReadyForQuery of the settings switch sent before it
     std::vector<std::pair<std::string, std::string>> prepared;  // name, Parse sent just before it
     std::chrono::steady_clock::time_point sent;
   };
   struct Connection {
     std::unique_ptr<ServerConn> server;
     std::unordered_map<std::string, std::string> prepared;  // name -> Parse message sent
+    shadow::SettingsPtr settings;                            // SET on it, once what was sent has run
     std::deque<InFlight> in_flight;
     bool reading = false;    // a reader is collecting its replies
     bool broken = false;

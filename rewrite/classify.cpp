@@ -47,6 +47,29 @@ StatementInfo make(StatementKind kind, bool writes, bool session = false) {
   return s;
 }
 
+// SET and RESET. SET LOCAL and SET TRANSACTION last until the transaction
+// ends and change no session state.
+StatementInfo classify_set(const PgQuery__VariableSetStmt* v) {
+  const std::string_view name = pg::str(v->name);
+  if (v->is_local || (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI && name == "TRANSACTION"))
+    return make(StatementKind::session, false, false);
+  StatementInfo s = make(StatementKind::session, false, true);
+  if (name == "role" || name == "session_authorization") return s;  // RESET ALL leaves these alone
+  switch (v->kind) {
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL:
+      s.setting = Setting::reset_all;
+      break;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET:
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT:
+      s.setting = Setting::reset;
+      break;
+    default:
+      s.setting = Setting::set;
+  }
+  s.setting_name = name;
+  return s;
+}
+
 StatementInfo classify_query(const PgQuery__Node* q, const std::vector<std::string>& writing) {
   CallEffects fx;
   scan_calls(&q->base, writing, fx);  // also sees q itself when it is INSERT/UPDATE/DELETE/MERGE
@@ -114,6 +137,7 @@ StatementInfo classify(const PgQuery__Node* n, const std::vector<std::string>& w
       return s;
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+      return classify_set(n->variable_set_stmt);
     case PG_QUERY__NODE__NODE_DISCARD_STMT:
     case PG_QUERY__NODE__NODE_PREPARE_STMT:
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:

@@ -39,6 +39,10 @@ enum class TxnControl : std::uint8_t {
   prepare, commit_prepared, rollback_prepared,
 };
 
+// What a SET/RESET does to the session's run-time parameters. Only those that
+// RESET ALL undoes count (not SET ROLE or SESSION AUTHORIZATION, not SET LOCAL).
+enum class Setting : std::uint8_t { none, set, reset, reset_all };
+
 struct StatementInfo {
   StatementKind kind = StatementKind::unparseable;
   TxnControl txn = TxnControl::none;
@@ -46,6 +50,8 @@ struct StatementInfo {
   bool session_state = false;  // changes what later statements mean (SET, PREPARE, temp table...)
   bool lock = false;           // an advisory lock taken or released by a function call
   bool ordered = false;        // a query whose rows come in a defined order (ORDER BY)
+  Setting setting = Setting::none;
+  std::string setting_name;    // the parameter SET or RESET ("timezone", "search_path"...)
   std::uint32_t begin = 0;     // byte range of the statement in the text
   std::uint32_t end = 0;
 };

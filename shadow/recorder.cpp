@@ -1,5 +1,7 @@
 #include "shadow/recorder.hpp"
 
+#include <algorithm>
+
 #include "protocol/builder.hpp"
 #include "protocol/messages.hpp"
 
@@ -28,9 +30,23 @@ bool needs_replay(const rewrite::StatementInfo& s) {
   return s.writes || s.kind == K::session;
 }
 
-bool changes_state(const rewrite::StatementInfo& s) { return s.session_state && !s.lock; }
+// Session state other than run-time parameters (those are tracked as Settings).
+bool changes_state(const rewrite::StatementInfo& s) {
+  return s.session_state && !s.lock && s.setting == rewrite::Setting::none;
+}
+
+bool rolls_back_to(const rewrite::StatementInfo& s) { return s.txn == rewrite::TxnControl::rollback_to; }
 
 }  // namespace
+
+const Recorder::Prepared Recorder::unknown_statement{};
+
+bool same_settings(const SettingsPtr& a, const SettingsPtr& b) noexcept {
+  if (a == b) return true;
+  const bool a_none = !a || a->statements.empty(), b_none = !b || b->statements.empty();
+  if (a_none || b_none) return a_none && b_none;
+  return a->statements == b->statements;
+}
 
 std::string login_key(const Origin& o) {
   std::string key = o.user;
@@ -63,7 +79,8 @@ void Recorder::reset() {
     unit_->statements.clear();
     unit_->replies = 0;
   }
-  writes_ = state_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
+  writes_ = state_ = rollback_to_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
+  changes_.clear();
   pending_.clear();
   next_outcome_ = 0;
   rows_.clear();
@@ -113,12 +130,16 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       for (const rewrite::StatementInfo& s : a->statements) {
         writes_ = writes_ || needs_replay(s);
         state_ = state_ || changes_state(s);
+        rollback_to_ = rollback_to_ || rolls_back_to(s);
         pending_.push_back({{}, {}, a->fingerprint, {}});
         ordered_.push_back(s.ordered);
       }
       if (!pending_.empty()) {
         protocol::QueryView q;
-        if (q.parse(f)) pending_.back().text.assign(q.sql);
+        if (q.parse(f)) {
+          pending_.back().text.assign(q.sql);
+          note_settings(*a, q.sql, changes_);
+        }
       }
       append_sql_message(f, *a, true);
       ++unit_->replies;
@@ -127,11 +148,14 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       protocol::ParseView p;
       if (!a || !p.parse(f)) return;
       Prepared& info = prepared_[std::string(p.name)];
-      info.writes = info.state = false;
+      info.writes = info.state = info.rollback_to = false;
       for (const rewrite::StatementInfo& s : a->statements) {
         info.writes = info.writes || needs_replay(s);
         info.state = info.state || changes_state(s);
+        info.rollback_to = info.rollback_to || rolls_back_to(s);
       }
+      info.changes.clear();
+      note_settings(*a, p.sql, info.changes);
       info.ordered = a->statements.size() == 1 && a->statements[0].ordered;
       info.fingerprint = a->fingerprint;
       info.text.assign(p.sql);
@@ -143,9 +167,10 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       if (b.parse(f)) {
         const std::string name(b.statement);
         auto it_info = prepared_.find(name);
-        bound_ = it_info != prepared_.end() ? it_info->second : Prepared{};  // unknown: assume it writes
-        writes_ = writes_ || bound_.writes;
-        state_ = state_ || bound_.state;
+        bound_ = it_info != prepared_.end() ? &it_info->second : &unknown_statement;
+        writes_ = writes_ || bound_->writes;
+        state_ = state_ || bound_->state;
+        rollback_to_ = rollback_to_ || bound_->rollback_to;
         auto it = name.empty() ? parsed_.end() : parsed_.find(name);
         if (it != parsed_.end()) {
           bool listed = false;
@@ -156,11 +181,14 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       unit_->messages.append(f.bytes);
       break;
     }
-    case 'E':
-      pending_.push_back({{}, {}, bound_.fingerprint, bound_.text});
-      ordered_.push_back(bound_.ordered);
+    case 'E': {
+      const Prepared& bound = bound_ ? *bound_ : unknown_statement;
+      pending_.push_back({{}, {}, bound.fingerprint, bound.text});
+      ordered_.push_back(bound.ordered);
+      changes_.insert(changes_.end(), bound.changes.begin(), bound.changes.end());
       unit_->messages.append(f.bytes);
       break;
+    }
     case 'S':
       ++unit_->replies;
       unit_->messages.append(f.bytes);
@@ -231,12 +259,41 @@ void Recorder::on_server(const protocol::Frame& f) {
   }
 }
 
+void Recorder::note_settings(const rewrite::Analysis& a, std::string_view sql, std::vector<Change>& out) {
+  for (const rewrite::StatementInfo& s : a.statements) {
+    if (s.setting == rewrite::Setting::none || s.begin > s.end || s.end > sql.size()) continue;
+    out.push_back({s.setting, s.setting_name, std::string(sql.substr(s.begin, s.end - s.begin))});
+  }
+}
+
+// The session's settings after a committed unit. Which SETs a ROLLBACK TO
+// SAVEPOINT undid is not known here: such a session keeps its own shadow
+// connection, which saw every statement, from then on.
+void Recorder::commit_settings(Transaction& t) {
+  t.settings = settings_;
+  if (!changes_.empty() && rollback_to_) stateful_ = true;
+  if (!changes_.empty() && !rollback_to_) {
+    auto next = settings_ ? std::make_shared<Settings>(*settings_) : std::make_shared<Settings>();
+    auto& list = next->statements;
+    for (Change& c : changes_) {
+      auto it = std::find_if(list.begin(), list.end(), [&](const auto& kv) { return kv.first == c.name; });
+      if (c.kind == rewrite::Setting::reset_all) list.clear();
+      else if (c.kind == rewrite::Setting::reset && it != list.end()) list.erase(it);
+      else if (c.kind == rewrite::Setting::set && it != list.end()) it->second = std::move(c.statement);
+      else if (c.kind == rewrite::Setting::set) list.emplace_back(std::move(c.name), std::move(c.statement));
+    }
+    settings_ = std::move(next);
+  }
+  t.settings_after = settings_;
+}
+
 // Back to idle: hand the unit over if it changed something and committed,
 // or if it is a sampled read.
 void Recorder::unit_ended() {
   if (unit_ && sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
     unit_->read = true;
     unit_->own_connection = stateful_;
+    unit_->settings = unit_->settings_after = settings_;
     unit_->primary_rows = std::move(rows_);
     unit_->ordered = std::move(ordered_);
     pending_.resize(std::min(pending_.size(), next_outcome_));
@@ -248,6 +305,7 @@ void Recorder::unit_ended() {
   const bool committed = committed_ || (!explicit_ && !failed_);
   if (unit_ && writes_ && committed) {
     stateful_ = stateful_ || state_;
+    commit_settings(*unit_);
     unit_->own_connection = stateful_;
     if (oversize_) {
       ++dropped_oversize_;

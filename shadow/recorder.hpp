@@ -49,6 +49,7 @@ class Recorder {
   void append_sql_message(const protocol::Frame& f, const rewrite::Analysis& a, bool is_query);
   void statement_done(std::string tag, std::optional<std::string> sqlstate);
   void unit_ended();
+  void commit_settings(Transaction& t);
   void reset();
   void start_unit();
 
@@ -61,21 +62,32 @@ class Recorder {
   // Named statements of this session, as Parse messages for the shadow, and
   // whether running them changes anything ("" is the unnamed statement).
   std::unordered_map<std::string, std::string> parsed_;
+  struct Change {
+    rewrite::Setting kind;
+    std::string name, statement;
+  };
   struct Prepared {
     bool writes = true;
-    bool state = false;  // changes session state
+    bool state = false;  // changes session state other than by settings
+    bool rollback_to = false;
+    std::vector<Change> changes;  // its SET/RESET statements
     bool ordered = false;
     std::uint64_t fingerprint = 0;
     std::string text;
   };
+  static const Prepared unknown_statement;  // assume it writes
+  static void note_settings(const rewrite::Analysis& a, std::string_view sql, std::vector<Change>& out);
   std::unordered_map<std::string, Prepared> prepared_;
-  Prepared bound_;  // the statement the last Bind bound
+  const Prepared* bound_ = nullptr;  // the statement the last Bind bound (entries are never erased)
 
   // The unit in progress.
   TransactionPtr unit_;
   bool writes_ = false;         // changes data or session state
   bool state_ = false;          // changes session state
   bool stateful_ = false;       // a committed unit changed session state: sticky
+  bool rollback_to_ = false;    // a ROLLBACK TO SAVEPOINT ran
+  std::vector<Change> changes_;  // this unit's SET/RESET statements, in order
+  SettingsPtr settings_;         // committed so far
   bool explicit_ = false;       // an explicit transaction was open at some point
   bool committed_ = false;      // a COMMIT tag was seen
   bool failed_ = false;         // an error was seen

@@ -37,6 +37,16 @@ struct Origin {
 // The key above: user, database and parameters, in the order the client sent them.
 std::string login_key(const Origin& o);
 
+// The run-time parameters a session has SET (and not RESET since), each as
+// the statement that set it, in the order first set. A shadow connection
+// shared by several sessions switches between them with RESET ALL and these.
+struct Settings {
+  std::vector<std::pair<std::string, std::string>> statements;  // parameter name, SET statement
+};
+using SettingsPtr = std::shared_ptr<const Settings>;  // null: none
+
+bool same_settings(const SettingsPtr& a, const SettingsPtr& b) noexcept;
+
 struct Transaction {
   std::uint64_t seq = 0;           // position in the primary's commit order
   std::uint64_t session = 0;
@@ -44,6 +54,8 @@ struct Transaction {
   // The session has changed its own state (SET, PREPARE, temporary table...)
   // by now: from this transaction on it needs a shadow connection of its own.
   bool own_connection = false;
+  SettingsPtr settings;        // the session's settings before it
+  SettingsPtr settings_after;  // ... and after it
   // Named prepared statements this transaction's Binds use, as Parse messages
   // (the applier sends those its shadow connection does not have yet).
   std::vector<std::pair<std::string, std::string>> statements;

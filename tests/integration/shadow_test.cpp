@@ -441,6 +441,8 @@ TEST_F(Shadow, StartupParametersAndSessionStateReachTheShadow) {
     ASSERT_RUN_OK(psql_query(plain, "SET search_path = tz; SET TimeZone = 'America/New_York'; SET DateStyle = 'ISO, DMY';"
                                     "INSERT INTO stamps VALUES (" + id + ", 'set', '02/03/2024 12:00');"
                                     "INSERT INTO stamps VALUES (" + id + ", 'set, later', '02/03/2024 13:00')"));
+    ASSERT_RUN_OK(psql_query(tokyo, "CREATE TEMP TABLE scratch AS SELECT " + id + " AS id;"
+                                    "INSERT INTO stamps SELECT id, 'temp', '02/03/2024 14:00' FROM scratch"));
   }
 
   const ShadowStatus final_status = drained(proxy);
@@ -452,6 +454,13 @@ TEST_F(Shadow, StartupParametersAndSessionStateReachTheShadow) {
   EXPECT_EQ(primary_->sql("SELECT count(*) FROM tz.stamps WHERE via = 'options' AND at = '2024-03-02 03:00+00'"), "12");
   EXPECT_EQ(primary_->sql("SELECT count(*) FROM tz.stamps WHERE via = 'set' AND at = '2024-03-02 17:00+00'"), "12");
   EXPECT_EQ(primary_->sql("SELECT count(*) FROM public.stamps WHERE via = 'plain'"), "12");
+  EXPECT_EQ(primary_->sql("SELECT count(*) FROM tz.stamps WHERE via = 'temp' AND at = '2024-03-02 05:00+00'"), "12");
+  // 48 sessions, two logins: two shared shadow connections (the sessions that
+  // SET switch theirs on the plain one), and one of its own for each session
+  // with a temporary table.
+  const std::string log = proxy.log();
+  EXPECT_EQ(count_occurrences(log, "shadow: opened a shared connection"), 2u) << log;
+  EXPECT_EQ(count_occurrences(log, "shadow: opened a connection of its own"), 12u) << log;
   EXPECT_EQ(mismatches(proxy), "");
   EXPECT_EQ(final_status.dropped, 0u) << final_status.line;
   EXPECT_EQ(final_status.applied, final_status.committed) << final_status.line;

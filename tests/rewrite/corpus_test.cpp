@@ -486,3 +486,42 @@ TEST(CorpusFiles, SharedCacheGivesSameAnswers) {
 }
 
 }  // namespace
+
+// SET and RESET as the shadow tracks them: run-time parameters a shared
+// shadow connection can switch with RESET ALL and the SETs; everything else
+// that changes the session needs a connection of its own.
+TEST(Classify, SessionSettings) {
+  struct Case {
+    const char* sql;
+    Setting setting;
+    const char* name;
+    bool session_state;
+  };
+  const Case cases[] = {
+      {"SET search_path TO app, public", Setting::set, "search_path", true},
+      {"SET SESSION TIME ZONE 'UTC'", Setting::set, "timezone", true},
+      {"set datestyle = 'ISO, DMY'", Setting::set, "datestyle", true},
+      {"SET NAMES 'UTF8'", Setting::set, "client_encoding", true},
+      {"SET statement_timeout TO DEFAULT", Setting::reset, "statement_timeout", true},
+      {"RESET search_path", Setting::reset, "search_path", true},
+      {"RESET ALL", Setting::reset_all, "", true},
+      {"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE", Setting::set,
+       "SESSION CHARACTERISTICS", true},
+      {"SET LOCAL lock_timeout = '1s'", Setting::none, "", false},
+      {"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", Setting::none, "", false},
+      {"SET ROLE app_writer", Setting::none, "", true},
+      {"SET SESSION AUTHORIZATION DEFAULT", Setting::none, "", true},
+      {"PREPARE q AS SELECT 1", Setting::none, "", true},
+      {"SELECT set_config('search_path', 'app', false)", Setting::none, "", true},
+  };
+  Rewriter rw(Options{});
+  for (const Case& c : cases) {
+    const Analysis& a = rw.analyze(c.sql);
+    ASSERT_EQ(a.statements.size(), 1u) << c.sql;
+    const StatementInfo& s = a.statements[0];
+    EXPECT_EQ(s.setting, c.setting) << c.sql;
+    EXPECT_EQ(s.setting_name, c.name) << c.sql;
+    EXPECT_EQ(s.session_state, c.session_state) << c.sql;
+    EXPECT_EQ(std::string_view(c.sql).substr(s.begin, s.end - s.begin), c.sql) << "statement range";
+  }
+}
