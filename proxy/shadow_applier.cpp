@@ -1,8 +1,10 @@
 #include "proxy/shadow_applier.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <algorithm>
 #include <cstdlib>
 
 #include "protocol/builder.hpp"
@@ -241,11 +243,26 @@ awaitable<void> ShadowApplier::report_status() {
     const shadow::Status s = mirror_.status();
     spdlog::info(
         "shadow: committed={} applied={} pending={} ({} bytes) lag={:.2f}s dropped={} compared={} mismatches={} "
-        "connected={} diverged={}{}",
+        "connected={} diverged={}{}{}",
         s.committed, s.applied, s.pending, s.pending_bytes, s.lag_seconds, s.dropped, s.statements_compared,
         s.mismatches, s.connected ? "yes" : "no", s.diverged ? "yes" : "no",
-        s.diverged ? " (" + s.diverged_reason + ")" : std::string());
+        s.diverged ? " (" + s.diverged_reason + ")" : std::string(), s.mismatches ? worst_statements() : std::string());
   }
+}
+
+// " worst: FINGERPRINT MISMATCHED/COMPARED, ..." for the statements with the
+// most mismatches, to look up in the mismatch log.
+std::string ShadowApplier::worst_statements() const {
+  auto counts = log_.snapshot().by_fingerprint;
+  const std::size_t n = std::min<std::size_t>(3, counts.size());
+  std::partial_sort(counts.begin(), counts.begin() + static_cast<std::ptrdiff_t>(n), counts.end(),
+                    [](const auto& a, const auto& b) { return a.second.mismatched > b.second.mismatched; });
+  std::string out;
+  for (std::size_t i = 0; i < n && counts[i].second.mismatched > 0; ++i) {
+    out += fmt::format("{}{:016x} {}/{}", out.empty() ? " worst: " : ", ", counts[i].first, counts[i].second.mismatched,
+                       counts[i].second.compared);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

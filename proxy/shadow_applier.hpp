@@ -87,6 +87,7 @@ class ShadowApplier {
 
   awaitable<void> watch();
   awaitable<void> report_status();
+  std::string worst_statements() const;
 
   const config::Config& cfg_;
   shadow::Mirror& mirror_;

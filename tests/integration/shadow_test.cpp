@@ -659,6 +659,14 @@ TEST_F(Shadow, MissingTableOnShadowIsAMismatch) {
     }
   }
   EXPECT_GT(errors, 0u) << "no line with \"reason\":\"error\":\n" << tail_lines(mismatches(proxy), 10);
+  // The status line names the statement that mismatches most, as the log does.
+  const std::string worst = get(records.front(), "fingerprint") + " ";
+  bool named = false;
+  for (const ShadowStatus& st : statuses(proxy.log())) {
+    const auto at = st.line.find(" worst: ");
+    named = named || (at != std::string::npos && st.line.find(worst, at) != std::string::npos);
+  }
+  EXPECT_TRUE(named) << "no status line contains \"" << worst << "\"\n" << end.line;
   std::cout << "[shadow] missing table: " << records.size() << " mismatch lines, " << errors
             << " with reason error; " << end.line << "\n";
   EXPECT_EQ(proxy.stop(), "");
