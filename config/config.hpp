@@ -83,6 +83,7 @@ struct Shadow {
   std::string mismatch_log = "pgshift-mismatches.jsonl";
   bool redact = true;      // literals and parameters left out of the mismatch log
   std::chrono::milliseconds status_interval{10000};
+  std::chrono::milliseconds apply_timeout{30000};  // a shadow connection without progress this long is dropped
   std::vector<ShadowLogin> logins;
   CompareRules compare;
 

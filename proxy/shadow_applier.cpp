@@ -19,7 +19,6 @@ using protocol::Direction;
 
 namespace {
 
-constexpr auto apply_timeout = std::chrono::seconds(30);
 constexpr auto reconnect_backoff = std::chrono::seconds(1);
 constexpr std::size_t max_in_flight = 256;       // transactions sent and not yet answered
 constexpr std::size_t batch_bytes = 64 * 1024;   // written at once, at most (about)
@@ -228,7 +227,7 @@ awaitable<void> ShadowApplier::watch() {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(use_tuple);
     if (active_ && !active_->in_flight.empty() &&
-        std::chrono::steady_clock::now() - active_->in_flight.front().sent > apply_timeout) {
+        std::chrono::steady_clock::now() - active_->in_flight.front().sent > cfg_.shadow.apply_timeout) {
       active_->timed_out = true;
       break_connection(*active_);
     }
@@ -272,7 +271,9 @@ awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
   while (!c->in_flight.empty()) {
     if (!co_await read_outcome(*c, c->in_flight.front())) {
       break_connection(*c);
-      const char* why = c->timed_out ? "the shadow did not answer within 30 s" : "the shadow connection failed";
+      const std::string why = c->timed_out ? fmt::format("the shadow did not answer within {} ms (apply_timeout_ms)",
+                                                         cfg_.shadow.apply_timeout.count())
+                                           : std::string("the shadow connection failed");
       for (const InFlight& f : c->in_flight) mirror_.dropped(*f.t, why);
       in_flight_ -= c->in_flight.size();
       c->in_flight.clear();
@@ -280,6 +281,9 @@ awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
     }
     c->in_flight.pop_front();
     --in_flight_;
+    // The next one's clock starts now: the timeout is for a shadow that makes
+    // no progress, not for a long queue of transactions in flight.
+    if (!c->in_flight.empty()) c->in_flight.front().sent = std::chrono::steady_clock::now();
     progress_.cancel();
   }
   progress_.cancel();

@@ -48,7 +48,7 @@ class ShadowApplier {
     shadow::TransactionPtr t;
     std::uint32_t setup = 0;  // ReadyForQuery of the settings switch sent before it
     std::vector<std::pair<std::string, std::string>> prepared;  // name, Parse sent just before it
-    std::chrono::steady_clock::time_point sent;
+    std::chrono::steady_clock::time_point sent;  // or when the one before it was answered, if later
   };
   struct Connection {
     std::unique_ptr<ServerConn> server;

@@ -243,6 +243,7 @@ struct ShadowSettings {
   double read_sample_rate = 0.0;
   std::optional<unsigned> queue_transactions;
   std::optional<std::uint64_t> queue_bytes;
+  std::optional<unsigned> apply_timeout_ms;
 };
 
 class Shadow : public ::testing::Test {
@@ -269,6 +270,7 @@ class Shadow : public ::testing::Test {
          << "read_sample_rate = " << settings.read_sample_rate << "\n";
     if (settings.queue_transactions) toml << "queue_transactions = " << *settings.queue_transactions << "\n";
     if (settings.queue_bytes) toml << "queue_bytes = " << *settings.queue_bytes << "\n";
+    if (settings.apply_timeout_ms) toml << "apply_timeout_ms = " << *settings.apply_timeout_ms << "\n";
     toml << "\n[[shadow.login]]\n"
          << "client_user = \"*\"\n"
          << "\n[shadow.compare]\n"
@@ -563,6 +565,39 @@ TEST_F(Shadow, PausedShadowDropsWithoutSlowingClients) {
 }
 
 // b. The shadow crashes (immediate stop) under load, then comes back.
+// A shadow that stops answering (frozen, with room left in the queue) is given
+// up after apply_timeout_ms: what was in flight is dropped, the clients never
+// wait, and once it answers again mirroring resumes.
+TEST_F(Shadow, StalledShadowTimesOut) {
+  both("CREATE TABLE ticks (id int PRIMARY KEY)");
+  ShadowSettings settings;
+  settings.apply_timeout_ms = 1500;
+  Pgshift proxy(*primary_, options(settings));
+  ASSERT_RUN_OK(psql_query(proxy.conn(), "INSERT INTO ticks VALUES (0)"));  // opens the shadow connection
+  ASSERT_TRUE(wait_status(proxy, 0, [](const ShadowStatus& s) { return s.applied == 1; }, 10s));
+
+  {
+    Frozen frozen(shadow_->server_pids());
+    const std::size_t mark = log_mark(proxy);
+    for (int i = 1; i <= 5; ++i) {
+      const auto started = Clock::now();
+      ASSERT_RUN_OK(psql_query(proxy.conn(), "INSERT INTO ticks VALUES (" + std::to_string(i) + ")"));
+      EXPECT_LT(Clock::now() - started, 3s) << "a client waited for the frozen shadow";
+    }
+    auto gave_up = wait_status(proxy, mark, [](const ShadowStatus& s) { return s.dropped > 0; }, 10s);
+    ASSERT_TRUE(gave_up) << "nothing was dropped; last status: " << last_status_line(proxy);
+    EXPECT_TRUE(gave_up->diverged) << gave_up->line;
+    EXPECT_TRUE(contains(gave_up->line, "apply_timeout_ms")) << gave_up->line;
+  }
+  ASSERT_RUN_OK(psql_query(proxy.conn(), "INSERT INTO ticks VALUES (100)"));
+  const ShadowStatus end = drained(proxy);
+  EXPECT_EQ(shadow_->sql("SELECT count(*) FROM ticks WHERE id = 100"), "1") << end.line;
+  EXPECT_EQ(end.committed, 7u) << end.line;
+  EXPECT_EQ(end.applied + end.dropped, 7u) << end.line;
+  std::cout << "[shadow] stalled: " << end.line << "\n";
+  EXPECT_EQ(proxy.stop(), "");
+}
+
 TEST_F(Shadow, KilledShadowDropsAndReconnects) {
   pgbench_init_both();
   if (HasFatalFailure()) return;
