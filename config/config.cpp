@@ -86,7 +86,7 @@ const std::vector<Section>& schema() {
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
-        "status_interval_ms", "apply_timeout_ms", "login", "compare"}},
+        "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare"}},
       {"shadow.tls", {"mode", "ca", "cert", "key"}},
       {"shadow.login", {"client_user", "user", "password", "password_env"}},
       {"shadow.compare", {"ignore_columns", "ignore_fingerprints", "numeric_tolerance"}},
@@ -419,6 +419,7 @@ class Loader {
     path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
     millis_into(t, "shadow", "apply_timeout_ms", kApplyTimeout, sh.apply_timeout);
+    millis_into(t, "shadow", "idle_timeout_ms", kApplyTimeout, sh.idle_timeout);
     if (const toml::node* n = t.get("login")) {
       const toml::array* a = n->as_array();
       if (!a) return error("shadow.login", "expected an array of tables ([[shadow.login]])");

@@ -84,6 +84,7 @@ struct Shadow {
   bool redact = true;      // literals and parameters left out of the mismatch log
   std::chrono::milliseconds status_interval{10000};
   std::chrono::milliseconds apply_timeout{30000};  // a shadow connection without progress this long is dropped
+  std::chrono::milliseconds idle_timeout{60000};   // a shared shadow connection no open session uses is closed
   std::vector<ShadowLogin> logins;
   CompareRules compare;
 

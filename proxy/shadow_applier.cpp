@@ -130,6 +130,8 @@ awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
     mirror_.dropped(*t, "the shadow connection failed");
     co_return;
   }
+  if (c->key.empty()) stop_using(t->session);
+  else use(c, t->session);
   co_await send(c, std::move(t));
 }
 
@@ -188,7 +190,42 @@ awaitable<void> ShadowApplier::wait_in_flight(std::size_t at_most) {
   }
 }
 
+// A shared connection counts the open sessions that use it; one that has
+// had none for a while is closed (see close_idle).
+void ShadowApplier::use(const ConnectionPtr& c, std::uint64_t session) {
+  auto [it, added] = user_of_.try_emplace(session, c);
+  if (!added && it->second == c) return;
+  if (!added) {
+    stop_using(session);
+    it = user_of_.emplace(session, c).first;
+  }
+  ++c->users;
+}
+
+void ShadowApplier::stop_using(std::uint64_t session) {
+  auto it = user_of_.find(session);
+  if (it == user_of_.end()) return;
+  if (--it->second->users == 0) it->second->idle_since = std::chrono::steady_clock::now();
+  user_of_.erase(it);
+}
+
+awaitable<void> ShadowApplier::close_idle() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<ConnectionPtr> idle;
+  for (const auto& [key, c] : shared_) {
+    if (c->users == 0 && c->in_flight.empty() && !c->reading && c != batch_to_ && now - c->idle_since > cfg_.shadow.idle_timeout)
+      idle.push_back(c);
+  }
+  for (const ConnectionPtr& c : idle) {
+    forget(*c);  // before the write below: the dispatcher must not pick it meanwhile
+    co_await terminate(c);
+    spdlog::info("shadow: closed a shared connection no session has used for {} ms",
+                 cfg_.shadow.idle_timeout.count());
+  }
+}
+
 awaitable<void> ShadowApplier::close_session(std::uint64_t session) {
+  stop_using(session);
   auto it = own_.find(session);
   if (it == own_.end()) co_return;  // it used a shared connection, or none
   const ConnectionPtr c = std::move(it->second);
@@ -231,6 +268,7 @@ awaitable<void> ShadowApplier::watch() {
       active_->timed_out = true;
       break_connection(*active_);
     }
+    co_await close_idle();
   }
 }
 
@@ -396,6 +434,7 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
                  origin.user, origin.database);
   } else {
     c->key = origin.login_key;
+    c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
     spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}", origin.user,
                  origin.database, origin.params.empty() ? "" : " (with their startup parameters)");

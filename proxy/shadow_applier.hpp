@@ -60,7 +60,9 @@ class ShadowApplier {
     bool timed_out = false;
     bool closing = false;    // its session ended: Terminate once answered
     std::uint64_t session = 0;  // when it is a session's own connection
-    std::string key;            // when it is shared: the login key
+    std::string key;            // when it is shared: the login key,
+    std::size_t users = 0;      // the open sessions that used it,
+    std::chrono::steady_clock::time_point idle_since;  // and since when it has had none
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -84,6 +86,9 @@ class ShadowApplier {
   awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ShadowLogin& credentials,
                         std::string& error);
   void forget(const Connection& c);
+  void use(const ConnectionPtr& c, std::uint64_t session);
+  void stop_using(std::uint64_t session);
+  awaitable<void> close_idle();
 
   awaitable<void> watch();
   awaitable<void> report_status();
@@ -104,6 +109,7 @@ class ShadowApplier {
 
   std::unordered_map<std::string, ConnectionPtr> shared_;  // by login key
   std::unordered_map<std::uint64_t, ConnectionPtr> own_;   // by session
+  std::unordered_map<std::uint64_t, ConnectionPtr> user_of_;  // session -> the shared one it used
   ConnectionPtr active_;        // the one connection with transactions in flight
   std::size_t in_flight_ = 0;   // over all connections
   ConnectionPtr batch_to_;      // transactions appended to batch_, not written yet

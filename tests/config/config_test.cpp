@@ -648,7 +648,7 @@ TEST(ConfigShadow, FullSectionLoads) {
   std::vector<pgshift::config::ConfigError> errors;
   auto cfg = load_text_only(
       "[shadow]\nhost = \"10.0.0.2\"\nport = 5433\ndatabase = \"app\"\nread_sample_rate = 0.1\n"
-      "queue_transactions = 500\nredact = false\napply_timeout_ms = 120000\n"
+      "queue_transactions = 500\nredact = false\napply_timeout_ms = 120000\nidle_timeout_ms = 5000\n"
       "[shadow.tls]\nmode = \"prefer\"\n"
       "[[shadow.login]]\nclient_user = \"*\"\nuser = \"mirror\"\npassword_env = \"PGSHIFT_TEST_SHADOW_PW\"\n"
       "[[shadow.login]]\nclient_user = \"app\"\npassword = \"pw\"\n"
@@ -663,6 +663,7 @@ TEST(ConfigShadow, FullSectionLoads) {
   EXPECT_EQ(sh.queue_transactions, 500u);
   EXPECT_FALSE(sh.redact);
   EXPECT_EQ(sh.apply_timeout, std::chrono::milliseconds(120000));
+  EXPECT_EQ(sh.idle_timeout, std::chrono::milliseconds(5000));
   ASSERT_NE(sh.login_for("someone"), nullptr);
   EXPECT_EQ(sh.login_for("someone")->user, "mirror");
   EXPECT_EQ(sh.login_for("someone")->password, "from-env");

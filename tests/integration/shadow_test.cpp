@@ -244,6 +244,7 @@ struct ShadowSettings {
   std::optional<unsigned> queue_transactions;
   std::optional<std::uint64_t> queue_bytes;
   std::optional<unsigned> apply_timeout_ms;
+  std::optional<unsigned> idle_timeout_ms;
 };
 
 class Shadow : public ::testing::Test {
@@ -271,6 +272,7 @@ class Shadow : public ::testing::Test {
     if (settings.queue_transactions) toml << "queue_transactions = " << *settings.queue_transactions << "\n";
     if (settings.queue_bytes) toml << "queue_bytes = " << *settings.queue_bytes << "\n";
     if (settings.apply_timeout_ms) toml << "apply_timeout_ms = " << *settings.apply_timeout_ms << "\n";
+    if (settings.idle_timeout_ms) toml << "idle_timeout_ms = " << *settings.idle_timeout_ms << "\n";
     toml << "\n[[shadow.login]]\n"
          << "client_user = \"*\"\n"
          << "\n[shadow.compare]\n"
@@ -431,7 +433,9 @@ TEST_F(Shadow, StartupParametersAndSessionStateReachTheShadow) {
   both("CREATE SCHEMA tz;\n"
        "CREATE TABLE tz.stamps (id int, via text, at timestamptz NOT NULL, PRIMARY KEY (id, via));\n"
        "CREATE TABLE public.stamps (id int, via text, at timestamptz NOT NULL, PRIMARY KEY (id, via));");
-  Pgshift proxy(*primary_, options());
+  ShadowSettings settings;
+  settings.idle_timeout_ms = 1000;
+  Pgshift proxy(*primary_, options(settings));
 
   ConnParams tokyo = proxy.conn();
   tokyo.settings = {{"PGOPTIONS", "-c search_path=tz"}, {"PGTZ", "Asia/Tokyo"}, {"PGDATESTYLE", "SQL, DMY"}};
@@ -463,6 +467,15 @@ TEST_F(Shadow, StartupParametersAndSessionStateReachTheShadow) {
   const std::string log = proxy.log();
   EXPECT_EQ(count_occurrences(log, "shadow: opened a shared connection"), 2u) << log;
   EXPECT_EQ(count_occurrences(log, "shadow: opened a connection of its own"), 12u) << log;
+  // Every session has ended: the shared connections close after idle_timeout_ms.
+  std::string left;
+  for (int i = 0; i < 100; ++i) {
+    left = shadow_->sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgshift-shadow'");
+    if (left == "0") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(left, "0") << "shadow connections still open 10 s after the last session ended";
+  EXPECT_EQ(count_occurrences(proxy.log(), "shadow: closed a shared connection"), 2u) << proxy.log();
   EXPECT_EQ(mismatches(proxy), "");
   EXPECT_EQ(final_status.dropped, 0u) << final_status.line;
   EXPECT_EQ(final_status.applied, final_status.committed) << final_status.line;
