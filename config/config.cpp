@@ -51,7 +51,7 @@ constexpr Range kCacheEntries{16, 10'000'000};
 constexpr Range kQueueTransactions{1, 100'000'000};
 constexpr Range kQueueBytes{1 << 16, std::int64_t{64} << 30};
 constexpr Range kStatusInterval{100, 86'400'000};
-constexpr Range kApplyTimeout{100, 86'400'000};
+constexpr Range kShadowTimeout{100, 86'400'000};
 constexpr Range kCacheBytes{1 << 16, std::int64_t{16} << 30};
 constexpr Range kPort{1, 65535};
 
@@ -418,8 +418,8 @@ class Loader {
     integer_into(t, "shadow", "max_transaction_bytes", kQueueBytes, sh.max_transaction_bytes);
     path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
-    millis_into(t, "shadow", "apply_timeout_ms", kApplyTimeout, sh.apply_timeout);
-    millis_into(t, "shadow", "idle_timeout_ms", kApplyTimeout, sh.idle_timeout);
+    millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
+    millis_into(t, "shadow", "idle_timeout_ms", kShadowTimeout, sh.idle_timeout);
     if (const toml::node* n = t.get("login")) {
       const toml::array* a = n->as_array();
       if (!a) return error("shadow.login", "expected an array of tables ([[shadow.login]])");

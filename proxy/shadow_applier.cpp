@@ -193,28 +193,29 @@ awaitable<void> ShadowApplier::wait_in_flight(std::size_t at_most) {
 // A shared connection counts the open sessions that use it; one that has
 // had none for a while is closed (see close_idle).
 void ShadowApplier::use(const ConnectionPtr& c, std::uint64_t session) {
-  auto [it, added] = user_of_.try_emplace(session, c);
-  if (!added && it->second == c) return;
-  if (!added) {
-    stop_using(session);
-    it = user_of_.emplace(session, c).first;
-  }
+  ConnectionPtr& used = user_of_[session];
+  if (used == c) return;
+  if (used) release(*used);
+  used = c;
   ++c->users;
 }
 
 void ShadowApplier::stop_using(std::uint64_t session) {
   auto it = user_of_.find(session);
   if (it == user_of_.end()) return;
-  if (--it->second->users == 0) it->second->idle_since = std::chrono::steady_clock::now();
+  release(*it->second);
   user_of_.erase(it);
+}
+
+void ShadowApplier::release(Connection& c) {
+  if (--c.users == 0) c.idle_since = std::chrono::steady_clock::now();
 }
 
 awaitable<void> ShadowApplier::close_idle() {
   const auto now = std::chrono::steady_clock::now();
   std::vector<ConnectionPtr> idle;
   for (const auto& [key, c] : shared_) {
-    if (c->users == 0 && c->in_flight.empty() && !c->reading && c != batch_to_ && now - c->idle_since > cfg_.shadow.idle_timeout)
-      idle.push_back(c);
+    if (c->users == 0 && c->in_flight.empty() && now - c->idle_since > cfg_.shadow.idle_timeout) idle.push_back(c);
   }
   for (const ConnectionPtr& c : idle) {
     forget(*c);  // before the write below: the dispatcher must not pick it meanwhile
@@ -330,33 +331,45 @@ awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
 }
 
 // Reads one transaction's replies up to its last ReadyForQuery, compares.
-awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
+// The next reply; false when the connection failed or was given up.
+awaitable<bool> ShadowApplier::read_reply(Connection& c, protocol::Frame& frame) {
+  const error_code ec = co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame);
+  co_return !ec && !c.broken;
+}
+
+// Skips replies up to the next ReadyForQuery; says whether an error came first.
+awaitable<ShadowApplier::Ready> ShadowApplier::skip_to_ready(Connection& c) {
+  Ready ready = Ready::ok;
   protocol::Frame frame;
-  for (std::uint32_t replies = f.setup; replies > 0;) {  // a SET the shadow refuses was reported when it first ran
-    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
-      co_return false;
-    if (frame.type == 'Z') --replies;
+  for (char type = 0; type != 'Z';) {
+    const bool read = co_await read_reply(c, frame);
+    if (!read) co_return Ready::lost;
+    type = frame.type;
+    if (type == 'E') ready = Ready::after_error;
     c.server->in.consume(frame.bytes.size());
   }
+  co_return ready;
+}
+
+awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
+  for (std::uint32_t i = 0; i < f.setup; ++i) {  // a SET the shadow refuses was reported when it first ran
+    const Ready ready = co_await skip_to_ready(c);
+    if (ready == Ready::lost) co_return false;
+  }
   for (const auto& [name, parse] : f.prepared) {
-    bool failed = false;
-    char type = 0;
-    while (type != 'Z') {
-      if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
-        co_return false;
-      type = frame.type;
-      failed = failed || type == 'E';
-      c.server->in.consume(frame.bytes.size());
-    }
+    const Ready ready = co_await skip_to_ready(c);
+    if (ready == Ready::lost) co_return false;
     // Not prepared after all (a table missing on the shadow...): the next
     // transaction that needs it tries again.
-    if (auto it = c.prepared.find(name); failed && it != c.prepared.end() && it->second == parse) c.prepared.erase(it);
+    auto it = c.prepared.find(name);
+    if (ready == Ready::after_error && it != c.prepared.end() && it->second == parse) c.prepared.erase(it);
   }
   std::vector<shadow::Outcome> outcomes;
   shadow::ResultCollector collector(rules_);
+  protocol::Frame frame;
   for (std::uint32_t replies = f.t->replies; replies > 0;) {
-    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, frame) || c.broken)
-      co_return false;
+    const bool read = co_await read_reply(c, frame);
+    if (!read) co_return false;
     if (frame.type == 'Z') --replies;
     else if (collector.feed(frame) != shadow::ResultCollector::Feed::more) outcomes.push_back(collector.take());
     c.server->in.consume(frame.bytes.size());
@@ -459,7 +472,8 @@ awaitable<bool> ShadowApplier::login(Connection& c, const shadow::Origin& origin
   protocol::ClientAuth auth(user, credentials.password);
   for (;;) {
     protocol::Frame f;
-    if (co_await read_frame(c.server->stream, c.server->in, Direction::backend, limits_, f)) {
+    const bool read = co_await read_reply(c, f);
+    if (!read) {
       error = "shadow closed the connection during login";
       co_return false;
     }

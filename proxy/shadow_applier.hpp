@@ -77,6 +77,9 @@ class ShadowApplier {
   // Replies (one reader per connection with transactions in flight).
   awaitable<void> read_replies(ConnectionPtr c);
   awaitable<bool> read_outcome(Connection& c, InFlight& f);
+  enum class Ready : std::uint8_t { ok, after_error, lost };
+  awaitable<bool> read_reply(Connection& c, protocol::Frame& frame);
+  awaitable<Ready> skip_to_ready(Connection& c);
   std::size_t compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
   void break_connection(Connection& c);
   awaitable<void> terminate(ConnectionPtr c);
@@ -88,6 +91,7 @@ class ShadowApplier {
   void forget(const Connection& c);
   void use(const ConnectionPtr& c, std::uint64_t session);
   void stop_using(std::uint64_t session);
+  void release(Connection& c);
   awaitable<void> close_idle();
 
   awaitable<void> watch();

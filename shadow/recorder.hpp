@@ -83,8 +83,8 @@ class Recorder {
   // The unit in progress.
   TransactionPtr unit_;
   bool writes_ = false;         // changes data or session state
-  bool state_ = false;          // changes session state
-  bool stateful_ = false;       // a committed unit changed session state: sticky
+  bool state_ = false;          // changes session state other than by settings
+  bool stateful_ = false;       // a committed unit did (or a SET undone by a savepoint): sticky
   bool rollback_to_ = false;    // a ROLLBACK TO SAVEPOINT ran
   std::vector<Change> changes_;  // this unit's SET/RESET statements, in order
   SettingsPtr settings_;         // committed so far

@@ -29,8 +29,8 @@ struct Origin {
   std::string user;                // the client's, to pick shadow credentials
   std::string database;
   std::vector<std::pair<std::string, std::string>> params;  // startup parameters but user and database
-  // Sessions with the same login and no session state of their own (no SET,
-  // PREPARE, temporary table...) can share one shadow connection.
+  // Sessions with the same login can share one shadow connection while their
+  // only state of their own is Settings (below).
   std::string login_key;
 };
 
@@ -51,8 +51,9 @@ struct Transaction {
   std::uint64_t seq = 0;           // position in the primary's commit order
   std::uint64_t session = 0;
   std::shared_ptr<const Origin> origin;
-  // The session has changed its own state (SET, PREPARE, temporary table...)
-  // by now: from this transaction on it needs a shadow connection of its own.
+  // The session has changed its own state other than by Settings (PREPARE, a
+  // temporary table...) by now: from this transaction on it needs a shadow
+  // connection of its own.
   bool own_connection = false;
   SettingsPtr settings;        // the session's settings before it
   SettingsPtr settings_after;  // ... and after it

@@ -320,6 +320,15 @@ class Shadow : public ::testing::Test {
     EXPECT_EQ(on_primary, on_shadow) << what << " differs between the primary (-) and the shadow (+)\nquery: " << query;
   }
 
+  // Every committed transaction applied, none dropped, no mismatch anywhere.
+  static void expect_all_applied_alike(const Pgshift& proxy, const ShadowStatus& status) {
+    EXPECT_EQ(mismatches(proxy), "") << "the mismatch log has lines";
+    EXPECT_EQ(status.dropped, 0u) << status.line;
+    EXPECT_EQ(status.mismatches, 0u) << status.line;
+    EXPECT_EQ(status.applied, status.committed) << status.line;
+    EXPECT_FALSE(status.diverged) << status.line;
+  }
+
   // Row count and an md5 of every row, in primary-key order.
   static std::string table_checksum_sql(const std::string& table, const std::string& key = "id") {
     return "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t." + key + ")), '-') FROM " +
@@ -363,11 +372,7 @@ TEST_F(Shadow, PgbenchTpcbStaysIdentical) {
               "SELECT count(*) || ' ' || sum(delta) || ' ' || sum(aid) || ' ' || sum(tid) FROM pgbench_history");
   EXPECT_NE(primary_->sql("SELECT count(*) FROM pgbench_history"), "0");
 
-  EXPECT_EQ(mismatches(proxy), "") << "the mismatch log has lines";
-  EXPECT_EQ(final_status.dropped, 0u) << final_status.line;
-  EXPECT_EQ(final_status.mismatches, 0u) << final_status.line;
-  EXPECT_EQ(final_status.applied, final_status.committed) << final_status.line;
-  EXPECT_FALSE(final_status.diverged) << final_status.line;
+  expect_all_applied_alike(proxy, final_status);
   EXPECT_GT(final_status.compared, 0u) << final_status.line;
 
   std::cout << "[shadow] pgbench tpcb-like -c 8 -j 2 -T 60 through pgshift: " << pgbench_tps(bench.out)
@@ -416,11 +421,7 @@ TEST_F(Shadow, MixedWorkloadStaysIdentical) {
   EXPECT_NE(primary_->sql("SELECT count(*) FROM public.events WHERE kind = 'pipelined'"), "0");
   EXPECT_EQ(primary_->sql("SELECT count(*) FROM public.notes WHERE body = 'never committed'"), "0");
 
-  EXPECT_EQ(mismatches(proxy), "") << "the mismatch log has lines";
-  EXPECT_EQ(final_status.dropped, 0u) << final_status.line;
-  EXPECT_EQ(final_status.mismatches, 0u) << final_status.line;
-  EXPECT_EQ(final_status.applied, final_status.committed) << final_status.line;
-  EXPECT_FALSE(final_status.diverged) << final_status.line;
+  expect_all_applied_alike(proxy, final_status);
   std::cout << "[shadow] final status: " << final_status.line << "\n";
   EXPECT_EQ(proxy.stop(), "");
 }
