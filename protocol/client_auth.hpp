@@ -30,13 +30,14 @@
 #include <utility>
 
 #include "protocol/frame.hpp"
+#include "protocol/scram.hpp"
 
 namespace pgshift::protocol {
 
 class ClientAuth {
  public:
   static constexpr std::size_t max_server_nonce = 1024;
-  static constexpr std::uint32_t max_iterations = 10'000'000;
+  static constexpr std::uint32_t max_iterations = scram::max_iterations;
 
   struct Options {
     // Testing only: the SCRAM client nonce (printable ASCII without ','). Empty: 18
