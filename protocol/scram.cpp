@@ -83,8 +83,9 @@ std::optional<std::string> base64_decode(std::string_view in) {
 
 bool hmac_sha256(const unsigned char* key, std::size_t key_len, std::string_view data, Digest& out) {
   unsigned int len = 0;
-  return HMAC(EVP_sha256(), key, static_cast<int>(key_len), reinterpret_cast<const unsigned char*>(data.data()),
-              data.size(), out.data(), &len) != nullptr &&
+  return HMAC(EVP_sha256(), key, static_cast<int>(key_len),
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
+              &len) != nullptr &&
          len == out.size();
 }
 
@@ -93,7 +94,13 @@ bool sha256(const Digest& in, Digest& out) {
   return EVP_Digest(in.data(), in.size(), out.data(), &len, EVP_sha256(), nullptr) == 1 && len == out.size();
 }
 
-bool salted_password(std::string_view password, std::string_view salt, std::uint32_t iterations, Digest& out) {
+bool sha256(std::string_view in, Digest& out) {
+  unsigned int len = 0;
+  return EVP_Digest(in.data(), in.size(), out.data(), &len, EVP_sha256(), nullptr) == 1 && len == out.size();
+}
+
+bool salted_password(std::string_view password, std::string_view salt, std::uint32_t iterations,
+                     Digest& out) {
   return iterations >= 1 && iterations <= max_iterations &&
          PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
                            reinterpret_cast<const unsigned char*>(salt.data()), static_cast<int>(salt.size()),
@@ -180,3 +187,89 @@ std::string printable_text(std::string_view s) {
 }
 
 }  // namespace pgshift::protocol::scram
+
+namespace pgshift::protocol {
+namespace {
+
+constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
+
+bool decode_key(std::string_view b64, ScramKey& out) {
+  auto raw = scram::base64_decode(b64);
+  if (!raw || raw->size() != out.bytes.size()) {
+    if (raw) scram::wipe(*raw);
+    return false;
+  }
+  std::copy(raw->begin(), raw->end(), out.bytes.begin());
+  scram::wipe(*raw);
+  return true;
+}
+
+}  // namespace
+
+std::optional<ScramVerifier> ScramVerifier::parse(std::string_view text, std::string& error) {
+  if (!text.starts_with(kVerifierPrefix)) {
+    error = "not a SCRAM-SHA-256 verifier (expected the prefix \"SCRAM-SHA-256$\")";
+    return std::nullopt;
+  }
+  text.remove_prefix(kVerifierPrefix.size());
+  const auto dollar = text.find('$');
+  const std::string_view params = text.substr(0, dollar);
+  const std::string_view keys =
+      dollar == std::string_view::npos ? std::string_view() : text.substr(dollar + 1);
+  const auto params_colon = params.find(':');
+  const auto keys_colon = keys.find(':');
+  if (dollar == std::string_view::npos || params_colon == std::string_view::npos ||
+      keys_colon == std::string_view::npos) {
+    error = "malformed SCRAM-SHA-256 verifier (expected <iterations>:<salt>$<StoredKey>:<ServerKey>)";
+    return std::nullopt;
+  }
+  const std::string_view iterations_text = params.substr(0, params_colon);
+  ScramVerifier v;
+  const auto iterations = scram::parse_iterations(iterations_text);
+  if (!iterations || iterations_text.front() == '0') {
+    error = "SCRAM-SHA-256 verifier: the iteration count must be a decimal number in 1.." +
+            std::to_string(scram::max_iterations);
+    return std::nullopt;
+  }
+  v.iterations = *iterations;
+  auto salt = scram::base64_decode(params.substr(params_colon + 1));
+  if (!salt || salt->empty() || salt->size() > max_salt_size) {
+    error = "SCRAM-SHA-256 verifier: the salt must be canonical base64 of 1.." +
+            std::to_string(max_salt_size) + " bytes";
+    return std::nullopt;
+  }
+  v.salt = std::move(*salt);
+  if (!decode_key(keys.substr(0, keys_colon), v.stored_key)) {
+    error = "SCRAM-SHA-256 verifier: the StoredKey must be canonical base64 of 32 bytes";
+    return std::nullopt;
+  }
+  if (!decode_key(keys.substr(keys_colon + 1), v.server_key)) {
+    error = "SCRAM-SHA-256 verifier: the ServerKey must be canonical base64 of 32 bytes";
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<ScramVerifier> ScramVerifier::derive(std::string_view password, std::string_view salt,
+                                                   std::uint32_t iterations) {
+  if (salt.empty() || salt.size() > max_salt_size) return std::nullopt;
+  scram::Digest salted{}, client_key{};
+  scram::Cleanse wipe_salted(salted), wipe_client_key(client_key);
+  ScramVerifier v;
+  v.iterations = iterations;
+  v.salt = std::string(salt);
+  if (!scram::salted_password(password, salt, iterations, salted) ||
+      !scram::hmac_sha256(salted.data(), salted.size(), "Client Key", client_key) ||
+      !scram::sha256(client_key, v.stored_key.bytes) ||
+      !scram::hmac_sha256(salted.data(), salted.size(), "Server Key", v.server_key.bytes))
+    return std::nullopt;
+  return v;
+}
+
+std::string ScramVerifier::to_text() const {
+  return std::string(kVerifierPrefix) + std::to_string(iterations) + ":" + scram::base64_encode(salt) + "$" +
+         scram::base64_encode(stored_key.bytes.data(), stored_key.bytes.size()) + ":" +
+         scram::base64_encode(server_key.bytes.data(), server_key.bytes.size());
+}
+
+}  // namespace pgshift::protocol
