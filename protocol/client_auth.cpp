@@ -25,6 +25,9 @@ constexpr std::string_view kGs2HeaderBase64 = "biws";  // base64("n,,")
 ClientAuth::ClientAuth(std::string user, std::string password, Options options)
     : user_(std::move(user)), password_(std::move(password)), options_(std::move(options)) {}
 
+ClientAuth::ClientAuth(std::string user, ScramClientKeys keys, Options options)
+    : user_(std::move(user)), options_(std::move(options)), keys_(std::move(keys)) {}
+
 ClientAuth::~ClientAuth() {
   wipe_secrets();
   OPENSSL_cleanse(password_.data(), password_.size());
@@ -32,6 +35,7 @@ ClientAuth::~ClientAuth() {
 
 void ClientAuth::wipe_secrets() noexcept {
   OPENSSL_cleanse(server_signature_.data(), server_signature_.size());
+  keys_.reset();  // ScramKey wipes itself
 }
 
 ClientAuth::Step ClientAuth::fail(std::string why) {
@@ -82,6 +86,9 @@ ClientAuth::Step ClientAuth::on_message(const Frame& f, std::string& out) {
       const bool md5 = v.code == static_cast<std::uint32_t>(AuthCode::md5);
       if (state_ != State::start)
         return fail(std::string("unexpected ") + (md5 ? "MD5" : "cleartext") + " password request");
+      if (keys_)
+        return fail(std::string("the server asks for ") + (md5 ? "an MD5" : "a cleartext") +
+                    " password, but only SCRAM keys are known for this login (SCRAM pass-through)");
       if (password_.find('\0') != std::string::npos) return fail("the password contains a NUL byte");
       if (!md5) {
         append_password(out, password_);
@@ -145,7 +152,7 @@ ClientAuth::Step ClientAuth::on_sasl(std::string_view mechanisms, std::string& o
       return fail("server offers only SCRAM-SHA-256-PLUS (channel binding), which is not supported");
     return fail("no supported SASL mechanism; server offers: " + (offered.empty() ? "none" : offered));
   }
-  if (password_.find('\0') != std::string::npos) return fail("the password contains a NUL byte");
+  if (!keys_ && password_.find('\0') != std::string::npos) return fail("the password contains a NUL byte");
 
   if (!options_.client_nonce.empty()) {
     if (!scram::printable_nonce(options_.client_nonce)) return fail("invalid client nonce");
@@ -195,23 +202,37 @@ ClientAuth::Step ClientAuth::on_sasl_continue(std::string_view server_first, std
   if (!iterations)
     return fail("SCRAM iteration count invalid or out of range (1.." + std::to_string(max_iterations) + ")");
 
-  Digest salted{}, client_key{}, stored_key{}, client_signature{}, proof{}, server_key{};
-  Cleanse w1(salted), w2(client_key), w3(stored_key), w4(client_signature), w5(proof), w6(server_key);
-
-  if (!scram::salted_password(password_, *salt, *iterations, salted))
-    return fail("SCRAM key derivation failed (PBKDF2)");
+  Digest client_key{}, stored_key{}, client_signature{}, proof{}, server_key{};
+  Cleanse w1(client_key), w2(stored_key), w3(client_signature), w4(proof), w5(server_key);
+  if (keys_) {
+    // Pass-through: the keys fit only the verifier they came with.
+    if (*salt != keys_->verifier.salt || *iterations != keys_->verifier.iterations)
+      return fail(
+          "SCRAM pass-through: the server's salt and iteration count differ from the verifier's (the server "
+          "stores another verifier for this user)");
+    client_key = keys_->client_key.bytes;
+    server_key = keys_->verifier.server_key.bytes;
+  } else {
+    Digest salted{};
+    Cleanse w0(salted);
+    if (!scram::salted_password(password_, *salt, *iterations, salted))
+      return fail("SCRAM key derivation failed (PBKDF2)");
+    if (!scram::hmac_sha256(salted.data(), salted.size(), "Client Key", client_key) ||
+        !scram::hmac_sha256(salted.data(), salted.size(), "Server Key", server_key))
+      return fail("SCRAM computation failed (HMAC-SHA-256)");
+  }
+  if (!scram::sha256(client_key, stored_key)) return fail("SCRAM computation failed (SHA-256)");
+  if (keys_ && CRYPTO_memcmp(stored_key.data(), keys_->verifier.stored_key.bytes.data(), stored_key.size()) != 0)
+    return fail("SCRAM pass-through: the ClientKey does not match the verifier's StoredKey");
 
   const std::string client_final_without_proof =
       "c=" + std::string(kGs2HeaderBase64) + ",r=" + std::string(*nonce);
   const std::string auth_message =
       client_first_bare_ + "," + std::string(server_first) + "," + client_final_without_proof;
 
-  if (!scram::hmac_sha256(salted.data(), salted.size(), "Client Key", client_key) ||
-      !scram::sha256(client_key, stored_key) ||
-      !scram::hmac_sha256(stored_key.data(), stored_key.size(), auth_message, client_signature) ||
-      !scram::hmac_sha256(salted.data(), salted.size(), "Server Key", server_key) ||
+  if (!scram::hmac_sha256(stored_key.data(), stored_key.size(), auth_message, client_signature) ||
       !scram::hmac_sha256(server_key.data(), server_key.size(), auth_message, server_signature_))
-    return fail("SCRAM computation failed (HMAC/SHA-256)");
+    return fail("SCRAM computation failed (HMAC-SHA-256)");
   for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ client_signature[i];
 
   const std::string client_final =

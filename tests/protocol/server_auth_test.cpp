@@ -1032,6 +1032,35 @@ TEST(ServerAuth, UserNameWithNulCannotBreakTheErrorResponse) {
 
 // ---- SCRAM pass-through ----
 
+TEST(ServerAuthPassThrough, RecoveredClientKeyLogsInToASecondServer) {
+  const Secret secret = parse_secret(kPassword);
+  ServerAuth front("user", secret, AuthMethod::scram_sha_256);
+  expect_success(login(front, kPassword), front, "10,11,12,0");
+  auto keys = front.client_keys();
+  ASSERT_TRUE(keys);
+  EXPECT_EQ(keys->verifier.to_text(), secret.scram()->to_text());
+
+  ServerAuth back("user", secret, AuthMethod::scram_sha_256);
+  ClientAuth client("user", *keys);
+  expect_success(run(back, client), back, "10,11,12,0");
+  ASSERT_TRUE(back.client_key());
+  EXPECT_TRUE(back.client_key()->equals(keys->client_key));
+}
+
+TEST(ServerAuthPassThrough, AnotherVerifierForTheSamePasswordIsRefused) {
+  ServerAuth front("user", parse_secret(kPassword), AuthMethod::scram_sha_256);
+  expect_success(login(front, kPassword), front, "10,11,12,0");
+  auto keys = front.client_keys();
+  ASSERT_TRUE(keys);
+  ServerAuth back("user", parse_secret(kPassword), AuthMethod::scram_sha_256);  // another random salt
+  ClientAuth client("user", *keys);
+  const Exchange x = run(back, client);
+  EXPECT_EQ(x.client, ClientAuth::Step::failed);
+  EXPECT_EQ(x.codes, "10,11");
+  EXPECT_NE(client.error().find("salt"), std::string::npos) << client.error();
+  EXPECT_FALSE(back.is_done());
+}
+
 TEST(ServerAuthPassThrough, RecoveredClientKeyIsTheRfcClientKey) {
   ServerAuth front("user", parse_secret(kRfcVerifier), AuthMethod::scram_sha_256);
   expect_success(login(front, kPassword), front, "10,11,12,0");
