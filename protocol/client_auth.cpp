@@ -222,7 +222,8 @@ ClientAuth::Step ClientAuth::on_sasl_continue(std::string_view server_first, std
       return fail("SCRAM computation failed (HMAC-SHA-256)");
   }
   if (!scram::sha256(client_key, stored_key)) return fail("SCRAM computation failed (SHA-256)");
-  if (keys_ && CRYPTO_memcmp(stored_key.data(), keys_->verifier.stored_key.bytes.data(), stored_key.size()) != 0)
+  if (keys_ &&
+      CRYPTO_memcmp(stored_key.data(), keys_->verifier.stored_key.bytes.data(), stored_key.size()) != 0)
     return fail("SCRAM pass-through: the ClientKey does not match the verifier's StoredKey");
 
   const std::string client_final_without_proof =
@@ -244,7 +245,8 @@ ClientAuth::Step ClientAuth::on_sasl_continue(std::string_view server_first, std
 
 ClientAuth::Step ClientAuth::on_sasl_final(std::string_view server_final) {
   const auto attrs = scram::split_attributes(server_final);
-  if (auto e = scram::attribute(attrs[0], 'e')) return fail("SCRAM server reported an error: " + std::string(*e));
+  if (auto e = scram::attribute(attrs[0], 'e'))
+    return fail("SCRAM server reported an error: " + std::string(*e));
   const auto verifier = scram::attribute(attrs[0], 'v');
   if (!verifier) return fail("malformed SCRAM server-final-message (missing v=)");
   const auto signature = scram::base64_decode(*verifier);

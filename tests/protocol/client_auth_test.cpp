@@ -440,12 +440,13 @@ ScramClientKeys rfc_keys() {
   if (verifier) keys.verifier = *verifier;
   const auto raw = scram::base64_decode(kRfcClientKey);
   EXPECT_TRUE(raw && raw->size() == 32);
-  if (raw) std::copy(raw->begin(), raw->end(), keys.client_key.bytes.begin());
+  if (raw && raw->size() == 32) std::copy(raw->begin(), raw->end(), keys.client_key.bytes.begin());
   return keys;
 }
 
 ClientAuth keys_client(ScramClientKeys keys = rfc_keys()) {
-  return ClientAuth("user", std::move(keys), {.client_nonce = std::string(kRfcNonce), .scram_username = false});
+  return ClientAuth("user", std::move(keys),
+                    {.client_nonce = std::string(kRfcNonce), .scram_username = false});
 }
 
 TEST(ClientAuthKeys, SameMessagesAsWithThePassword) {
