@@ -8,6 +8,7 @@ Mirror::Mirror(std::size_t max_transactions, std::size_t max_bytes)
 // Every transaction the primary committed counts in `committed`, whether it
 // is then queued or dropped.
 void Mirror::submit(TransactionPtr t) {
+  if (!enabled_) return;
   committed_.fetch_add(1);
   const char* why = "a transaction was too large to mirror";  // the Recorder drops only those
   if (t->kind == Transaction::Kind::apply &&
@@ -41,6 +42,15 @@ void Mirror::close_session(std::uint64_t session) {
   if (wake_) wake_();
 }
 
+void Mirror::retarget(std::uint8_t target) {
+  auto t = std::make_unique<Transaction>();
+  t->kind = Transaction::Kind::retarget;
+  t->target = target;
+  t->seq = next_seq_.fetch_add(1) + 1;
+  queue_.enqueue(std::move(t));
+  if (wake_) wake_();
+}
+
 TransactionPtr Mirror::next() {
   TransactionPtr t;
   while (queue_.try_dequeue(t)) early_.emplace(t->seq, std::move(t));
@@ -60,9 +70,10 @@ void Mirror::account_out(const Transaction& t) {
   commit_times_.erase(t.seq);
 }
 
-void Mirror::applied(const Transaction& t, std::size_t compared, std::size_t mismatched) {
+void Mirror::applied(const Transaction& t, std::size_t compared, std::size_t mismatched, bool failed) {
   account_out(t);
   applied_.fetch_add(1);
+  if (failed) failed_.fetch_add(1);
   compared_.fetch_add(compared);
   mismatches_.fetch_add(mismatched);
 }
@@ -91,6 +102,7 @@ Status Mirror::status() const {
   s.applied = applied_.load();
   s.dropped = dropped_.load();
   s.pending = pending_.load();
+  s.failed = failed_.load();
   s.pending_bytes = pending_bytes_.load();
   s.statements_compared = compared_.load();
   s.mismatches = mismatches_.load();
