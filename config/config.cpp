@@ -106,7 +106,7 @@ const std::vector<Section>& schema() {
       {"cutover",
        {"at", "when_ready", "deadline", "max_lag_ms", "max_mismatch_rate", "window_s", "min_compared",
         "prepare_timeout_ms", "drain_timeout_ms", "catchup_timeout_ms", "unmovable", "fence_old", "state_file",
-        "databases"}},
+        "databases", "control_user"}},
       {"primary.tls", {"mode", "ca", "cert", "key"}},
   };
   return sections;
@@ -558,6 +558,7 @@ class Loader {
     if (auto i = choice(t, "cutover", "fence_old", fence)) c.fence_old = *i ? Fence::read_only : Fence::none;
     string(t, "cutover", "state_file", c.state_file);
     strings(t, "cutover", "databases", c.databases);
+    string(t, "cutover", "control_user", c.control_user);
   }
 
   void boolean(const toml::table& t, std::string_view path, std::string_view name, bool& out) {

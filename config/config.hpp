@@ -134,6 +134,9 @@ struct Cutover {
   Fence fence_old = Fence::none;
   std::string state_file = "pgshift-state.json";  // relative to the config file's folder
   std::vector<std::string> databases;  // sequences copied besides those of sessions' databases
+  // The client user whose [[X.login]] the cutover's own connections use
+  // (sequences, fence); empty: a session's user on that database, or "postgres".
+  std::string control_user;
 };
 
 // [rewrite]

@@ -55,9 +55,14 @@ awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Param
     const char type = f.type;
     std::string reply;
     bool failed = false;
-    if (type == 'R' || type == 'E') {
+    if (type == 'R') {
       failed = auth.on_message(f, reply) == protocol::ClientAuth::Step::failed;
       if (failed) error = "login failed: " + auth.error();
+    } else if (type == 'E') {  // during authentication or after it (no such role, database...)
+      protocol::ErrorFieldsView e;
+      e.parse(f);
+      failed = true;
+      error = "login failed: " + std::string(e.message.empty() ? "(no message)" : e.message);
     } else if (type == 'S') {
       protocol::ParameterStatusView p;
       if (p.parse(f)) info.server_params.emplace_back(p.name, p.value);

@@ -353,14 +353,22 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
   if (busy_) co_return admin::Answer::error("55000", paused_ ? "paused: RESUME first" : "a switch is already running");
   if (!ctx_.mirror || !ctx_.mirror->enabled())
     co_return admin::Answer::error("55000", "no mirror to the other server: nothing would hold its writes");
-  for (const Check& c : guardrails(rollback)) {
-    if (!c.ok)
-      co_return admin::Answer::error("55000", fmt::format("guardrail failed: {} is {} (limit {}); see CUTOVER DRY RUN",
-                                                          c.name, c.value, c.limit));
-  }
-  const config::Side from = ctx_.serving.load(), to = config::other(from);
   busy_ = true;
   abort_requested_ = false;
+  // The lag comes and goes with the load: give it the time a catch-up may take.
+  auto all_hold = [&] {
+    const std::vector<Check> checks = guardrails(rollback);
+    return std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.ok; });
+  };
+  if (!all_hold()) co_await wait_until(all_hold, ctx_.cfg.cutover.catchup_timeout, milliseconds(20));
+  for (const Check& c : guardrails(rollback)) {
+    if (c.ok && !abort_requested_) continue;
+    busy_ = false;
+    if (abort_requested_) co_return admin::Answer::error("55000", "CUTOVER ABORT before the switch began");
+    co_return admin::Answer::error("55000", fmt::format("guardrail failed: {} is {} (limit {}); see CUTOVER DRY RUN",
+                                                        c.name, c.value, c.limit));
+  }
+  const config::Side from = ctx_.serving.load(), to = config::other(from);
   failure_.clear();
   members_.clear();
   {
@@ -441,7 +449,7 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   // The control connections first: a target that cannot be reached stops
   // the switch before any session is touched.
   controls_.clear();
-  for (const auto& [db, user] : databases(to)) {
+  for (const auto& [db, user] : databases()) {
     for (config::Side side : {config::other(to), to}) {
       std::string error;
       std::unique_ptr<Control> c = co_await open_control(ctx_, side, db, user, error);
@@ -464,7 +472,21 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   if (!failure_.empty()) why = failure_;
   else if (abort_requested_) why = "CUTOVER ABORT";
   else if (!done) why = fmt::format("sessions were not prepared within {} ms", ctx_.cfg.cutover.prepare_timeout.count());
-  co_return done && failure_.empty();
+  if (!done || !failure_.empty()) co_return false;
+  // The pause lasts as long as the mirror needs to apply what is queued:
+  // start it when little is (a momentary backlog passes), without waiting
+  // longer than the catch-up itself may take.
+  constexpr std::uint64_t small_backlog = 100;
+  const bool small = co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
+                                         ctx_.cfg.cutover.catchup_timeout, milliseconds(2));
+  if (abort_requested_) {
+    why = "CUTOVER ABORT";
+    co_return false;
+  }
+  if (!small)
+    spdlog::info("cutover: the mirror still has {} transaction(s) to apply; pausing anyway",
+                 ctx_.mirror->status().pending);
+  co_return true;
 }
 
 awaitable<bool> Coordinator::drain(std::string& why) {
@@ -724,17 +746,17 @@ awaitable<bool> Coordinator::wait_until(const std::function<bool()>& done, milli
 }
 
 // The databases whose sequences move: those sessions use now, and those
-// configured; each with a user that logs in there (a session's, or the
-// default login's).
-std::vector<std::pair<std::string, std::string>> Coordinator::databases(config::Side to) const {
+// configured; each with the client user whose [[X.login]] logs in there
+// (control_user, else a session's user, else "postgres").
+std::vector<std::pair<std::string, std::string>> Coordinator::databases() const {
+  const std::string& fixed = ctx_.cfg.cutover.control_user;
   std::map<std::string, std::string> dbs;
   for (const auto& [id, weak] : ctx_.members.snapshot())
     if (auto s = weak.lock()) {
       const SessionInfo i = s->info();
-      dbs.try_emplace(i.database, i.user);
+      dbs.try_emplace(i.database, fixed.empty() ? i.user : fixed);
     }
-  const auto& logins = ctx_.cfg.logins(to);
-  const std::string fallback = logins.empty() ? std::string("*") : logins.front().client_user;
+  const std::string fallback = fixed.empty() ? std::string("postgres") : fixed;
   for (const std::string& db : ctx_.cfg.cutover.databases) dbs.try_emplace(db, fallback);
   if (dbs.empty()) dbs.emplace("postgres", fallback);  // the fence needs one connection anyway
   return {dbs.begin(), dbs.end()};

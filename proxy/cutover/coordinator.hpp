@@ -118,7 +118,7 @@ class Coordinator {
   awaitable<bool> wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
                              std::chrono::milliseconds poll = std::chrono::milliseconds(50));
   // Per database whose sequences move, the user its control connections log in for.
-  std::vector<std::pair<std::string, std::string>> databases(config::Side to) const;
+  std::vector<std::pair<std::string, std::string>> databases() const;
   std::string describe(std::uint64_t id, const Member& m) const;
   void wake() { wake_.cancel(); }
 
