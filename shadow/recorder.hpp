@@ -43,6 +43,8 @@ class Recorder {
   void on_streamed_client(char type);
   // A server message too large to be seen whole (a DataRow streamed through).
   void on_streamed_server() noexcept { sampled_ = false; }
+  // This unit's replies do not come from the primary (a read served by the target).
+  void unsample() noexcept { sampled_ = false; }
 
   // A cutover: from now on the shadow is `rewriter`'s server; the session's
   // named statements (its clients' Parse messages, whole) are kept for it.

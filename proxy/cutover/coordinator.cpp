@@ -182,6 +182,9 @@ awaitable<admin::Answer> Coordinator::show() {
   items.emplace_back("receives mirrored writes", mirroring ? server(config::other(serving)) : "none");
   items.emplace_back("epoch", std::to_string(st.epoch));
   items.emplace_back("paused", paused_ ? "yes" : "no");
+  if (st.phase == Phase::reads)
+    items.emplace_back("reads served by the target",
+                       fmt::format("{}% ({} units so far)", ctx_.read_percent.load(), ctx_.reads_routed.load()));
   items.emplace_back("sessions", std::to_string(ctx_.members.size()));
   if (!st.fenced.empty()) {
     std::string f;
@@ -346,6 +349,38 @@ awaitable<admin::Answer> Coordinator::resume() {
   co_return a;
 }
 
+// CUTOVER READS <percent>: a share of read-only units goes to the target
+// (session_reads.cpp); 0 sends every read back to the primary.
+awaitable<admin::Answer> Coordinator::reads(int percent) {
+  State st = state();
+  if (st.phase != Phase::shadowing && st.phase != Phase::reads)
+    co_return admin::Answer::error("55000", fmt::format("CUTOVER READS needs the shadowing or reads phase; the phase is {}",
+                                                        cutover::to_string(st.phase)));
+  if (busy_) co_return admin::Answer::error("55000", "a switch or a PAUSE is in progress");
+  if (percent > 0) {
+    if (!ctx_.cfg.renames.empty())
+      co_return admin::Answer::error("0A000", "CUTOVER READS does not route reads while [[rename]] rules are configured");
+    if (!ctx_.mirror || !ctx_.mirror->enabled())
+      co_return admin::Answer::error("55000", "no mirror to the target: its data would be stale");
+    for (const Check& c : guardrails(true))
+      if (!c.ok)
+        co_return admin::Answer::error("55000", fmt::format("guardrail failed: {} is {} (limit {})", c.name, c.value, c.limit));
+  }
+  st.phase = percent > 0 ? Phase::reads : Phase::shadowing;
+  st.read_percent = percent;
+  std::string error;
+  if (!persist(st, error)) co_return admin::Answer::error("58030", "cannot write the state file: " + error);
+  ctx_.read_percent = percent;
+  move_to(st.phase, Step::idle, fmt::format("{}% of read-only units go to the {} server", percent,
+                                            config::to_string(config::other(ctx_.serving.load()))));
+  admin::Answer a;
+  a.tag = "CUTOVER";
+  a.table = admin::pairs({{"phase", std::string(cutover::to_string(st.phase))},
+                          {"reads served by the target", fmt::format("{}%", percent)},
+                          {"read-only units served by the target so far", std::to_string(ctx_.reads_routed.load())}});
+  co_return a;
+}
+
 // ---------------------------------------------------------------------------
 // The switch.
 
@@ -369,6 +404,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
                                                         c.name, c.value, c.limit));
   }
   const config::Side from = ctx_.serving.load(), to = config::other(from);
+  const int read_percent = ctx_.read_percent.exchange(0);  // reads go back to the serving server meanwhile
   failure_.clear();
   members_.clear();
   {
@@ -403,7 +439,8 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
   bool lifted = false;  // the target was fenced as an earlier switch's old server
   if (ok) {
     step(Step::sequences);
-    ok = co_await lift_fence(to, lifted, why) && co_await copy_sequences_to(to, why);
+    ok = co_await lift_fence(to, lifted, why);  // one co_await per statement (GCC 12)
+    if (ok) ok = co_await copy_sequences_to(to, why);
   }
   if (ok) {
     step(Step::staging);
@@ -426,7 +463,8 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
       why = "cannot write the state file: " + error;
     } else if (fence_old) {
       step(Step::fencing);
-      if (!(ok = co_await raise_fence(from, why))) {
+      ok = co_await raise_fence(from, why);
+      if (!ok) {
         State back = before;
         back.phase = rollback ? Phase::cut_over : Phase::shadowing;
         persist(back, error);
@@ -438,6 +476,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
       std::string ignored;
       co_await set_read_only(ctx_, *controls_[1], true, ignored);
     }
+    ctx_.read_percent = read_percent;
     co_await abort_switch(why);
     co_return report(false, why);
   }
@@ -575,14 +614,20 @@ awaitable<bool> Coordinator::lift_fence(config::Side to, bool& lifted, std::stri
   co_return true;
 }
 
-// fence_old = "read_only": writes that bypass pgshift must not reach the old
-// server once the other serves (split brain). Mirrored writes still do.
-awaitable<bool> Coordinator::raise_fence(config::Side from, std::string& why) {
-  if (!co_await set_read_only(ctx_, *controls_[0], true, why)) co_return false;
+// Outside the coroutine: GCC 12 compiled this call, inside raise_fence, into
+// a trap at the coroutine's first resume (seen at -O0 and -O2).
+void Coordinator::log_fenced(config::Side from) {
   spdlog::warn("cutover: the {} server is fenced (default_transaction_read_only = on); to undo it there: "
                "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();",
                config::to_string(from));
-  co_return true;
+}
+
+// fence_old = "read_only": writes that bypass pgshift must not reach the old
+// server once the other serves (split brain). Mirrored writes still do.
+awaitable<bool> Coordinator::raise_fence(config::Side from, std::string& why) {
+  const bool ok = co_await set_read_only(ctx_, *controls_[0], true, why);
+  if (ok) log_fenced(from);
+  co_return ok;
 }
 
 // Nothing here can fail: the state file already says `to` serves.
@@ -790,6 +835,11 @@ awaitable<void> Coordinator::sample() {
   }
 }
 
+void Coordinator::log_missed_deadline(const std::string& last) const {
+  spdlog::error("cutover: the configured cutover did not happen before its deadline {}{}",
+                time_text(*ctx_.cfg.cutover.deadline), last.empty() ? "" : ": " + last);
+}
+
 // [cutover] at / when_ready: the same CUTOVER as the command, at the
 // configured point, tried again every second while a guardrail fails or the
 // switch aborts, until it succeeds or the deadline passes.
@@ -806,8 +856,7 @@ awaitable<void> Coordinator::scheduled() {
     const Phase p = state().phase;
     if (p != Phase::shadowing && p != Phase::reads) co_return;  // done, or done by hand
     if (c.deadline && std::chrono::system_clock::now() > *c.deadline) {
-      spdlog::error("cutover: the configured cutover did not happen before its deadline {}{}", time_text(*c.deadline),
-                    last.empty() ? "" : ": " + last);
+      log_missed_deadline(last);
       co_return;
     }
     std::string failing;

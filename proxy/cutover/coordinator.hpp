@@ -72,6 +72,7 @@ class Coordinator {
   awaitable<admin::Answer> abort();
   awaitable<admin::Answer> pause();
   awaitable<admin::Answer> resume();
+  awaitable<admin::Answer> reads(int percent);
 
   // Thread-safe.
   State state() const;
@@ -104,6 +105,8 @@ class Coordinator {
   awaitable<bool> stage(std::string& why);
   awaitable<bool> lift_fence(config::Side to, bool& lifted, std::string& why);
   awaitable<bool> raise_fence(config::Side from, std::string& why);
+  static void log_fenced(config::Side from);
+  void log_missed_deadline(const std::string& last) const;
   awaitable<void> swap(config::Side from, config::Side to);
   awaitable<void> abort_switch(const std::string& why);
   admin::Answer report(bool ok, const std::string& why) const;
