@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/sync/cli.hpp"
 
 namespace {
 
@@ -21,6 +22,8 @@ Usage:
   pgshift --listen HOST:PORT --primary HOST:PORT [--threads N] [--log-level LEVEL]
                                         run without a file (quick start)
   pgshift --check-config FILE           validate FILE, print each problem, exit 1 if any
+  pgshift sync start|status|stop --config FILE
+                                        logical replication to the new database (see sync --help)
   pgshift --help | --version
 
 Signals: SIGTERM or SIGINT stops accepting connections, lets sessions finish
@@ -106,6 +109,7 @@ std::optional<pgshift::config::Config> make_config(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "sync") return pgshift::proxy::sync::run_cli(argc - 1, argv + 1);
   Args args;
   if (!parse_args(argc, argv, args)) return 2;
   if (args.help) {

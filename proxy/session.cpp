@@ -556,6 +556,8 @@ void Session::fail(std::string_view sqlstate, std::string message, std::string r
 void Session::start_mirroring() {
   shadow::Mirror* mirror = ctx_.mirror.get();
   if (!mirror || !mirror->enabled()) return;
+  const bool logical = ctx_.cfg.shadow.sync == config::SyncMode::logical;
+  if (logical && ctx_.cfg.shadow.read_sample_rate <= 0) return;  // the subscription carries every write
   const config::Side to = config::other(side_);
   if (!config::find_login(ctx_.cfg.logins(to), user_)) {
     const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to), user_);
@@ -581,6 +583,7 @@ void Session::start_mirroring() {
         const std::uint64_t seq = mirror->submit(std::move(t));
         if (write) last_write_ = seq;  // read-your-writes in the reads phase
       });
+  recorder_->set_mirror_writes(!logical);
 }
 
 void Session::set_txn_status(char status) {

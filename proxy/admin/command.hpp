@@ -21,6 +21,7 @@ struct Command {
     pause,            // PAUSE
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
+    sync_start,       // SYNC START
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;

@@ -100,8 +100,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     }
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
-                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERSION, CUTOVER [DRY RUN | "
-                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED)");
+                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | SYNC | VERSION, CUTOVER [DRY RUN | "
+                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, SYNC START)");
     case Kind::show:
       if (c.what == "version") co_return show_version();
       if (c.what == "sessions") co_return show_sessions(ctx);
@@ -109,6 +109,10 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       if (c.what == "cutover") {
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show);
+      }
+      if (c.what == "sync") {
+        if (!coord) co_return needs_target();
+        co_return co_await on_coordinator(*coord, &Coord::show_sync);
       }
       co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERSION)");
     case Kind::clear_diverged:
@@ -125,6 +129,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
                : c.kind == Kind::complete ? "CUTOVER COMPLETE"
                : c.kind == Kind::pause    ? "PAUSE"
                : c.kind == Kind::reads    ? "CUTOVER READS " + std::to_string(c.number)
+               : c.kind == Kind::sync_start ? std::string("SYNC START")
                                           : "RESUME");
   switch (c.kind) {
     case Kind::cutover: co_return co_await on_coordinator(*coord, &Coord::cutover);
@@ -134,6 +139,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::complete: co_return co_await on_coordinator(*coord, &Coord::complete);
     case Kind::pause: co_return co_await on_coordinator(*coord, &Coord::pause);
     case Kind::resume: co_return co_await on_coordinator(*coord, &Coord::resume);
+    case Kind::sync_start: co_return co_await on_coordinator(*coord, &Coord::sync_start);
     case Kind::reads:
       co_return co_await asio::co_spawn(coord->executor(), coord->reads(static_cast<int>(c.number)), asio::use_awaitable);
     default: co_return Answer::error("XX000", "unhandled command");
