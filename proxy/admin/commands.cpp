@@ -62,6 +62,7 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"lag_s", fmt::format("{:.3f}", s.lag_seconds)},
                    {"dropped", std::to_string(s.dropped)},
                    {"failed", std::to_string(s.failed)},
+                   {"reads_skipped", std::to_string(s.reads_skipped)},
                    {"compared", std::to_string(s.statements_compared)},
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},

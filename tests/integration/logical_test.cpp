@@ -52,11 +52,12 @@ class Logical : public ::testing::Test {
     if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 60) << "\n----\n";
   }
 
-  PgshiftOptions options(const std::string& extra = "") const {
+  // `extra` goes into [cutover], `shadow` into [shadow].
+  PgshiftOptions options(const std::string& extra = "", const std::string& shadow = "") const {
     std::ostringstream toml;
     toml << "[[primary.login]]\nclient_user = \"*\"\n\n"
          << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\nsync = \"logical\"\n"
-         << "status_interval_ms = 1000\n"
+         << "status_interval_ms = 1000\n" << shadow
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
          << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
          << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
@@ -68,8 +69,8 @@ class Logical : public ::testing::Test {
     return o;
   }
 
-  Pgshift& start_pgshift(const std::string& extra = "") {
-    proxy_ = std::make_unique<Pgshift>(*primary_, options(extra));
+  Pgshift& start_pgshift(const std::string& extra = "", const std::string& shadow = "") {
+    proxy_ = std::make_unique<Pgshift>(*primary_, options(extra, shadow));
     return *proxy_;
   }
 
@@ -130,6 +131,9 @@ class Logical : public ::testing::Test {
     out.push_back(std::async(std::launch::async, [c, seconds, script] {
       return pgbench(c, {"-n", "-c", "4", "-T", std::to_string(seconds), "-f", script.string()});
     }));
+    out.push_back(std::async(std::launch::async, [c, seconds] {  // reads, a sample of them compared
+      return pgbench(c, {"-n", "-S", "-c", "1", "-T", std::to_string(seconds), "-R", "200"});
+    }));
     return out;
   }
 
@@ -142,7 +146,7 @@ TEST_F(Logical, CopiesExistingRowsAndStreamsExactValues) {
   primary_ = std::make_unique<PgCluster>(logical());
   target_ = std::make_unique<PgCluster>(logical());
   seed_primary(10);
-  start_pgshift();
+  start_pgshift("", "read_sample_rate = 0.5\n");
   auto clients = load(45);  // during the copy, and for a while after it
   const RunResult started = sync("start");
   ASSERT_RUN_OK(started);
@@ -154,6 +158,11 @@ TEST_F(Logical, CopiesExistingRowsAndStreamsExactValues) {
   const RunResult shown = console("SHOW SYNC");
   ASSERT_RUN_OK(shown);
   EXPECT_EQ(count_occurrences(shown.out, "|streaming|"), 5u) << shown.out;
+  // Sampled reads ran on the target once it had what the primary had: no false mismatch.
+  const RunResult shadow = console("SHOW SHADOW");
+  EXPECT_TRUE(contains(shadow.out, "mismatches|0")) << shadow.out;
+  EXPECT_FALSE(contains(shadow.out, "compared|0\n")) << "no sampled read was compared:\n" << shadow.out;
+  std::cout << "[logical] " << tail_lines(shadow.out, 20) << "\n";
 }
 
 TEST_F(Logical, CutoverAndRollbackTurnTheReplicationAround) {
