@@ -14,15 +14,13 @@
 #include <thread>
 #include <vector>
 
-#include "harness.hpp"
+#include "two_servers.hpp"
 
 namespace pgshift::it {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kAdminPassword = "admin-secret";
 
 // The tables pgbench writes, compared whole on both servers.
 const std::vector<std::pair<std::string, std::string>> kPgbenchTables = {
@@ -41,19 +39,11 @@ bool wait_for_file(const fs::path& path, std::chrono::milliseconds timeout) {
   return true;
 }
 
-class Cutover : public ::testing::Test {
+class Cutover : public TwoServers {
  protected:
   void SetUp() override {
     primary_ = std::make_unique<PgCluster>();
     target_ = std::make_unique<PgCluster>();
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (const auto& [name, c] : {std::pair{"primary", primary_.get()}, std::pair{"target", target_.get()}}) {
-      if (c) std::cerr << "---- " << name << " PostgreSQL log ----\n" << c->log_tail() << "\n----\n";
-    }
-    if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 80) << "\n----\n";
   }
 
   // pgshift with mirroring to the target, credentials for both servers, the admin
@@ -65,8 +55,8 @@ class Cutover : public ::testing::Test {
          << "status_interval_ms = 200\n"
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
          << "\n[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\n"
-         << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
-         << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
+         << admin_config()
+         << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
          << cutover;
     PgshiftOptions o;
     o.threads = 0;  // one I/O thread while mirroring, as by default
@@ -77,32 +67,6 @@ class Cutover : public ::testing::Test {
   Pgshift& start(const std::string& cutover = "") {
     proxy_ = std::make_unique<Pgshift>(*primary_, options(cutover));
     return *proxy_;
-  }
-
-  ConnParams client() const { return proxy_->conn(); }
-
-  ConnParams admin() const {
-    ConnParams c = proxy_->conn("pgshift");
-    c.dbname = "pgshift";
-    c.password = kAdminPassword;
-    return c;
-  }
-
-  // A console command; rows as "a|b|c" lines.
-  RunResult console(const std::string& command) const {
-    return psql(admin(), {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
-  }
-
-  std::map<std::string, std::string> show_cutover() const {
-    std::map<std::string, std::string> out;
-    const RunResult r = console("SHOW CUTOVER");
-    EXPECT_RUN_OK(r);
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      const auto bar = line.find('|');
-      if (bar != std::string::npos) out[line.substr(0, bar)] = line.substr(bar + 1);
-    }
-    return out;
   }
 
   std::string port_via(const ConnParams& c) const {
@@ -194,9 +158,6 @@ class Cutover : public ::testing::Test {
     EXPECT_TRUE(contains(proxy.log(), "phase cutover -> cut_over"));
   }
 
-  std::unique_ptr<PgCluster> primary_, target_;
-  std::unique_ptr<Pgshift> proxy_;
-  TempDir state_dir_{"pgshift-it-state"};
   TempDir handshake_{"pgshift-it-handshake"};
 };
 

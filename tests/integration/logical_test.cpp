@@ -12,15 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include "harness.hpp"
+#include "two_servers.hpp"
 
 namespace pgshift::it {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kAdminPassword = "admin-secret";
 
 // Every column of every row, in key order.
 const std::vector<std::pair<std::string, std::string>> kTables = {
@@ -36,20 +34,13 @@ constexpr const char* kVolatileTable =
     "CREATE TABLE volatile (id bigserial PRIMARY KEY, uid uuid DEFAULT gen_random_uuid(), "
     "created timestamptz DEFAULT now(), r float8 DEFAULT random(), note text)";
 
-class Logical : public ::testing::Test {
+class Logical : public TwoServers {
  protected:
   static PgCluster::Options logical(std::vector<std::string> more = {}) {
     PgCluster::Options o;
     o.conf = {"wal_level=logical", "max_wal_senders=10", "max_replication_slots=10"};
     o.conf.insert(o.conf.end(), more.begin(), more.end());
     return o;
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (const auto& [name, c] : {std::pair{"primary", primary_.get()}, std::pair{"target", target_.get()}})
-      if (c) std::cerr << "---- " << name << " PostgreSQL log ----\n" << c->log_tail(60) << "\n----\n";
-    if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 60) << "\n----\n";
   }
 
   // `extra` goes into [cutover], `shadow` into [shadow].
@@ -59,8 +50,8 @@ class Logical : public ::testing::Test {
          << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\nsync = \"logical\"\n"
          << "status_interval_ms = 1000\n" << shadow
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
-         << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
-         << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
+         << admin_config()
+         << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
          << "catchup_timeout_ms = 30000\nmax_lag_ms = 60000\n"
          << extra;
     PgshiftOptions o;
@@ -80,16 +71,6 @@ class Logical : public ::testing::Test {
     RunOptions o;
     o.timeout = 600s;
     return run(argv, o);
-  }
-
-  ConnParams admin() const {
-    ConnParams c = proxy_->conn("pgshift");
-    c.dbname = "pgshift";
-    c.password = kAdminPassword;
-    return c;
-  }
-  RunResult console(const std::string& command) const {
-    return psql(admin(), {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
   }
 
   // Waits until every table is the same on both servers (the stream applies the last
@@ -137,9 +118,6 @@ class Logical : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<PgCluster> primary_, target_;
-  std::unique_ptr<Pgshift> proxy_;
-  TempDir state_dir_{"pgshift-it-logical"};
 };
 
 TEST_F(Logical, CopiesExistingRowsAndStreamsExactValues) {
