@@ -560,11 +560,13 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   else if (!done) why = fmt::format("sessions were not prepared within {} ms", ctx_.cfg.cutover.prepare_timeout.count());
   if (!done || !failure_.empty()) co_return false;
   // The pause lasts as long as the mirror needs to apply what is queued:
-  // start it when little is (a momentary backlog passes), without waiting
-  // longer than the catch-up itself may take.
+  // start it when little is, so that a momentary backlog passes first. Not
+  // for long: a mirror that is behind all the time would keep the switch
+  // waiting while its clients still run.
   constexpr std::uint64_t small_backlog = 100;
+  const milliseconds backlog_wait = std::min(ctx_.cfg.cutover.catchup_timeout, milliseconds(2000));
   const bool small = logical() || co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
-                                                      ctx_.cfg.cutover.catchup_timeout, milliseconds(2));
+                                                      backlog_wait, milliseconds(2));
   if (abort_requested_) {
     why = "CUTOVER ABORT";
     co_return false;
