@@ -20,6 +20,9 @@ class Session;
 namespace cutover {
 class Coordinator;
 }
+namespace verify {
+class Verifier;
+}
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
@@ -45,6 +48,7 @@ struct ProxyContext {
   }
   cutover::Members members;
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
+  verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

@@ -94,6 +94,7 @@ class Coordinator {
     bool ok = true;
   };
   std::vector<Check> guardrails(bool rollback) const;
+  Check verify_guardrail() const;
 
   // The switch.
   awaitable<admin::Answer> run_switch(bool rollback);
