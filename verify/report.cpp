@@ -74,8 +74,9 @@ void finish(TableReport& r, const TablePlan* plan) {
 
 std::string render_text(const Report& r) {
   std::string out;
-  out += fmt::format("pgshift verify: primary {} against target {}, {} table(s), {} mode\n", r.primary, r.target,
-                     r.tables.size(), r.live ? "live" : "static");
+  out += fmt::format("pgshift verify: primary {} against target {}, {} table(s), {} mode{}\n", r.primary, r.target,
+                     r.tables.size(), r.live ? "live" : "static",
+                     r.row_hash.empty() ? std::string() : ", rows hashed with " + r.row_hash);
   if (!r.error.empty()) out += "verify could not run: " + r.error + "\n";
 
   std::vector<std::string> schema;

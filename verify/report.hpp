@@ -54,6 +54,7 @@ std::string_view to_string(TableReport::Status s) noexcept;
 struct Report {
   std::string primary, target;  // "host:port/database"
   bool live = true;
+  std::string row_hash;         // "hashtextextended" or "md5"
   std::vector<TableReport> tables;
   std::string error;            // set: verify could not run
   std::string started, finished;

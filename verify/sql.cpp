@@ -114,12 +114,18 @@ std::string canonical(const TablePlan& t, std::size_t i, Side side, const Server
   }
 }
 
+std::string hash_probe() {
+  return "SELECT pg_catalog.sum(pg_catalog.hashtextextended((pg_catalog.repeat('pgshift ', n) || n) COLLATE \"C\", n)) "
+         "FROM pg_catalog.generate_series(0, 40) n";
+}
+
 std::string row_hash(const TablePlan& t, Side side, const ServerInfo& s) {
   std::vector<std::string> values;
   for (std::size_t i = 0; i < t.columns.size(); ++i) values.push_back(canonical(t, i, side, s));
   if (values.empty()) values.push_back("NULL::pg_catalog.text");
-  return "('x' || pg_catalog.left(pg_catalog.md5(ROW(" + join(values) +
-         ")::pg_catalog.text), 16))::pg_catalog.bit(64)::pg_catalog.int8";
+  const std::string text = "ROW(" + join(values) + ")::pg_catalog.text";
+  if (s.fast_hash) return "pg_catalog.hashtextextended(" + text + " COLLATE \"C\", 0)";
+  return "('x' || pg_catalog.left(pg_catalog.md5(" + text + "), 16))::pg_catalog.bit(64)::pg_catalog.int8";
 }
 
 std::string chunk_hash_query(const TablePlan& t, Side side, const ServerInfo& s, const std::optional<Key>& lo,

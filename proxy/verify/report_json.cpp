@@ -68,6 +68,7 @@ std::string render_json(const pgshift::verify::Report& r) {
   o["primary"] = r.primary;
   o["target"] = r.target;
   o["mode"] = r.live ? "live" : "static";
+  o["row_hash"] = r.row_hash;
   o["started"] = r.started;
   o["finished"] = r.finished;
   o["seconds"] = r.seconds;

@@ -207,6 +207,7 @@ class Run {
   model::Pacer pacer_;
   std::unique_ptr<Conn> planner_;
   std::vector<Worker> workers_;
+  std::string hash_;  // the row hash in use, for the report
 };
 
 awaitable<bool> Run::connect(std::string& error) {
@@ -224,6 +225,15 @@ awaitable<bool> Run::connect(std::string& error) {
 }
 
 awaitable<bool> Run::catalogs(std::vector<model::Table>& p, std::vector<model::Table>& t, std::string& error) {
+  // The fast row hash, if both servers compute it alike (see hash_probe()).
+  QueryResult pp, tp;
+  std::string ignored;
+  const std::string probe = model::hash_probe();
+  const bool probed = co_await both(s_, *planner_, probe, pp, *workers_[0].t, probe, tp, ignored);
+  const bool fast = probed && !pp.rows.empty() && !tp.rows.empty() && pp.rows == tp.rows;
+  planner_->info.fast_hash = fast;
+  for (Worker& w : workers_) w.p->info.fast_hash = w.t->info.fast_hash = fast;
+  hash_ = fast ? "hashtextextended" : "md5";
   QueryResult pr, tr;
   const std::string sql = model::catalog_query();
   if (!co_await both(s_, *planner_, sql, pr, *workers_[0].t, sql, tr, error)) co_return false;
@@ -281,6 +291,7 @@ awaitable<model::Report> Run::go() {
   for (const TablePlan& t : diff.tables) order.emplace(t.qualified(), &t);
   for (const auto& n : diff.only_on_primary) order.emplace(n, nullptr);
   for (const auto& n : diff.only_on_target) order.emplace(n, nullptr);
+  report.row_hash = hash_;
   status_.set_tables(order.size());
   status_.set_phase("comparing");
   for (const auto& [name, plan] : order) {
