@@ -35,6 +35,7 @@ std::string_view to_string(TableReport::Status s) noexcept {
     case TableReport::Status::only_on_primary: return "only on the primary";
     case TableReport::Status::only_on_target: return "only on the target";
     case TableReport::Status::failed: return "failed";
+    case TableReport::Status::changing: return "changing";
   }
   return "?";
 }
@@ -43,7 +44,7 @@ int Report::exit_code() const noexcept {
   if (!error.empty()) return 2;
   bool failed = false;
   for (const TableReport& t : tables) {
-    if (t.differs()) return 1;
+    if (t.differs() || t.status == TableReport::Status::changing) return 1;  // not proven equal
     failed = failed || t.status == TableReport::Status::failed;
   }
   return failed ? 2 : 0;
@@ -65,6 +66,7 @@ void finish(TableReport& r, const TablePlan* plan) {
   r.status = differing || full_table_differs || !r.column_issues.empty() ? TableReport::Status::differs
                                                                           : TableReport::Status::match;
   if (r.full_table) r.matching = full_table_differs ? 0 : r.rows;
+  if (full_table_differs && r.kept_changing && r.column_issues.empty()) r.status = TableReport::Status::changing;
   std::stable_sort(r.first.begin(), r.first.end(),
                    [](const Difference& a, const Difference& b) { return a.chunk < b.chunk; });
   r.first_text.clear();
@@ -95,7 +97,8 @@ std::string render_text(const Report& r) {
   for (const TableReport& t : r.tables) {
     if (t.status == TableReport::Status::only_on_primary || t.status == TableReport::Status::only_on_target) continue;
     std::string status(to_string(t.status));
-    if (t.full_table) status += t.chunks_differing ? " (full-table hash differs)" : " (full-table hash)";
+    if (t.full_table && t.status != TableReport::Status::changing)
+      status += t.chunks_differing ? " (full-table hash differs)" : " (full-table hash)";
     lines.push_back({t.table, status, grouped(t.rows), grouped(t.matching), grouped(t.mismatched), grouped(t.missing),
                      grouped(t.extra), duration_text(t.seconds)});
   }
@@ -121,7 +124,10 @@ std::string render_text(const Report& r) {
   for (const TableReport& t : r.tables) {
     std::vector<std::string> notes;
     if (t.status == TableReport::Status::failed) notes.push_back("failed: " + t.error);
-    if (t.full_table && t.chunks_differing)
+    if (t.status == TableReport::Status::changing)
+      notes.push_back("no key, and written to all through the re-checks: its full-table hash never settled, so it "
+                      "could not be compared (verify it while writes stop, or give it a primary key)");
+    else if (t.full_table && t.chunks_differing)
       notes.push_back(fmt::format("full-table hash differs ({} rows on the primary, {} on the target); the table has "
                                   "no key, so the differing rows cannot be named",
                                   grouped(t.rows), grouped(t.target_rows)));

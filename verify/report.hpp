@@ -27,7 +27,9 @@ struct Options {
 };
 
 struct TableReport {
-  enum class Status : std::uint8_t { match, differs, only_on_primary, only_on_target, failed };
+  // changing: a table without a key whose full-table hash kept changing on
+  // the primary all through the live re-checks, so it could not be compared.
+  enum class Status : std::uint8_t { match, differs, only_on_primary, only_on_target, failed, changing };
   std::string table;
   Status status = Status::match;
   std::string mode;                        // "chunks by the primary key of the primary (aid)", "full-table hash (no key)"
@@ -40,6 +42,7 @@ struct TableReport {
   std::uint64_t not_rechecked = 0;         // differing keys past max_recheck_keys, counted as found
   std::uint64_t chunks = 0, chunks_differing = 0;
   bool full_table = false;                 // no key: one hash for the whole table
+  bool kept_changing = false;              // full-table hash: the primary's changed during the re-checks
   std::vector<Difference> first;           // the first differing keys, in key order
   std::vector<std::string> first_text;     // the same, described
   std::string error;                       // status failed: why

@@ -565,6 +565,7 @@ awaitable<void> Run::full_table(const TablePlan& plan, TableReport& r) {
       co_return;
     }
     r.chunks_differing = 1;
+    r.kept_changing = primary_states.size() > 1;
     // Live mode: the table may still be catching up; watch it for a while.
     if (Clock::now() >= deadline) co_return;
     co_await sleep_for(std::chrono::milliseconds(100));
