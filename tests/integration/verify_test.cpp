@@ -389,5 +389,71 @@ print(f"VmHWM_kB={hwm} exit={p.returncode}")
             << 5'000'000 / seconds << " rows/s)\n";
 }
 
+
+// ---- 5. the admin console and the cutover's guardrail -------------------------------------------
+
+TEST_F(Verify, ConsoleRunsItInTheBackgroundAndTheCutoverRequiresIt) {
+  pgbench_init_both(1);
+  if (HasFatalFailure()) return;
+  PgshiftOptions o;
+  o.threads = 0;
+  o.extra_config = "[[primary.login]]\nclient_user = \"*\"\n\n" + shadow_section() +
+                   "\n[admin]\npassword = \"verify-secret\"\n\n[cutover]\nstate_file = \"" +
+                   (dir_.path() / "state.json").string() + "\"\nrequire_verify_within_s = 600\n";
+  Pgshift proxy(*primary_, o);
+  ConnParams admin = proxy.conn("pgshift");
+  admin.dbname = "pgshift";
+  admin.password = "verify-secret";
+  auto console = [&](const std::string& command) {
+    return psql(admin, {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
+  };
+  auto guardrail = [&] {
+    const RunResult dry = console("CUTOVER DRY RUN");
+    EXPECT_RUN_OK(dry);
+    for (std::istringstream in(dry.out); !in.eof();) {
+      std::string line;
+      std::getline(in, line);
+      if (line.rfind("clean VERIFY within 600 s|", 0) == 0) return line;
+    }
+    return std::string("(no verify guardrail in: " + dry.out + ")");
+  };
+  auto wait_done = [&] {
+    for (int i = 0; i < 300; ++i) {
+      const RunResult r = console("SHOW VERIFY");
+      if (r.out.rfind("(run)|running", 0) != 0) return r;
+      std::this_thread::sleep_for(100ms);
+    }
+    return console("SHOW VERIFY");
+  };
+
+  EXPECT_TRUE(contains(console("SHOW VERIFY").out, "(run)|never run"));
+  EXPECT_TRUE(contains(guardrail(), "|none|finished clean|FAILS"));
+
+  target_->sql("DELETE FROM pgbench_accounts WHERE aid = 5");
+  ASSERT_RUN_OK(console("VERIFY pgbench_accounts, pgbench_branches"));
+  const RunResult again = console("VERIFY");  // one at a time
+  EXPECT_FALSE(again.ok());
+  EXPECT_TRUE(contains(again.err, "a verify is already running"));
+  RunResult shown = wait_done();
+  EXPECT_TRUE(contains(shown.out, "(run)|differs|100001|100000|0|1|0|"));
+  EXPECT_TRUE(contains(shown.out, "public.pgbench_accounts|differs|100000|99999|0|1|0|"));
+  EXPECT_TRUE(contains(shown.out, "aid=5 missing on the target"));
+  EXPECT_TRUE(contains(shown.out, "public.pgbench_branches|match|1|1|0|0|0|"));
+  EXPECT_TRUE(contains(guardrail(), "|differs, finished "));
+  EXPECT_TRUE(contains(guardrail(), "|FAILS"));
+  const RunResult refused = console("CUTOVER");
+  EXPECT_FALSE(refused.ok());
+  EXPECT_TRUE(contains(refused.err, "guardrail failed: clean VERIFY within 600 s"));
+
+  primary_->sql("DELETE FROM pgbench_accounts WHERE aid = 5");
+  ASSERT_RUN_OK(console("VERIFY"));
+  shown = wait_done();
+  EXPECT_TRUE(contains(shown.out, "(run)|match|"));
+  EXPECT_TRUE(contains(guardrail(), "|match, finished "));
+  EXPECT_TRUE(contains(guardrail(), "|ok"));
+  std::cout << "[verify] SHOW VERIFY:\n" << shown.out << "[verify] guardrail: " << guardrail() << "\n";
+  EXPECT_EQ(proxy.stop(), "");
+}
+
 }  // namespace
 }  // namespace pgshift::it
