@@ -115,6 +115,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
                                            " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERIFY | VERSION, CUTOVER [DRY RUN | "
                                            "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, "
                                            "VERIFY [table, ...])");
+    case Kind::verify:
+      co_return start_verify(ctx, caller, c);
     case Kind::show:
       if (c.what == "version") co_return show_version();
       if (c.what == "sessions") co_return show_sessions(ctx);
@@ -127,8 +129,6 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERIFY, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
-    case Kind::verify:
-      co_return start_verify(ctx, caller, c);
     case Kind::reads:
       co_return Answer::error("0A000", "CUTOVER READS is not supported by this version");
     default:
