@@ -45,7 +45,8 @@ class Mirror {
 
   // Producer side (any thread, never blocks).
   std::uint64_t open_session() noexcept { return next_session_.fetch_add(1) + 1; }
-  void submit(TransactionPtr t);
+  // Returns the transaction's position in the commit order (0 when mirroring is off).
+  std::uint64_t submit(TransactionPtr t);
   void close_session(std::uint64_t session);  // lets the applier drop its shadow connection, in order
   // A cutover swapped the servers: every transaction submitted from now on
   // goes to `target` (config::Side's value), everything before to the old one.
@@ -64,6 +65,11 @@ class Mirror {
   void disable() noexcept { enabled_ = false; }
   bool enabled() const noexcept { return enabled_.load(); }
 
+  // Every transaction up to this position has been applied or dropped (a
+  // reader that committed at or before it can read its writes on the shadow).
+  std::uint64_t done_through() const noexcept { return done_through_.load(std::memory_order_acquire); }
+  bool diverged() const noexcept { return diverged_flag_.load(std::memory_order_relaxed); }
+
   void mark_diverged(const std::string& why);
   void clear_diverged();
   Status status() const;
@@ -79,6 +85,8 @@ class Mirror {
   std::atomic<std::uint64_t> compared_{0}, mismatches_{0};
   std::atomic<bool> connected_{false};
   std::atomic<bool> enabled_{true};
+  std::atomic<std::uint64_t> done_through_{0};
+  std::atomic<bool> diverged_flag_{false};  // diverged_, readable without the lock
   std::function<void()> wake_;
 
   // Applier-only: the reorder buffer.

@@ -316,7 +316,7 @@ void Recorder::unit_ended() {
     return;
   }
   const bool committed = committed_ || (!explicit_ && !failed_);
-  if (unit_ && writes_ && committed) {
+  if (unit_ && writes_ && committed && mirror_writes_) {
     stateful_ = stateful_ || state_;
     commit_settings(*unit_);
     unit_->own_connection = stateful_;

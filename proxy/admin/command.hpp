@@ -21,6 +21,7 @@ struct Command {
     pause,            // PAUSE
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
+    sync_start,       // SYNC START
     verify,           // VERIFY [table, ...]
     unknown,          // anything else; `what` says why
   };

@@ -112,8 +112,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     }
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
-                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERIFY | VERSION, CUTOVER [DRY RUN | "
-                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, "
+                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | SYNC | VERIFY | VERSION, CUTOVER [DRY "
+                                           "RUN | READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, SYNC START, "
                                            "VERIFY [table, ...])");
     case Kind::verify:
       co_return start_verify(ctx, caller, c);
@@ -126,22 +126,26 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show);
       }
-      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERIFY, VERSION)");
+      if (c.what == "sync") {
+        if (!coord) co_return needs_target();
+        co_return co_await on_coordinator(*coord, &Coord::show_sync);
+      }
+      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, SYNC, VERIFY, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
-    case Kind::reads:
-      co_return Answer::error("0A000", "CUTOVER READS is not supported by this version");
     default:
       break;
   }
   if (!coord) co_return needs_target();
   spdlog::info("admin: {} runs {}", caller.who,
-               c.kind == Kind::cutover    ? "CUTOVER"
+               c.kind == Kind::cutover    ? std::string("CUTOVER")
                : c.kind == Kind::dry_run  ? "CUTOVER DRY RUN"
                : c.kind == Kind::abort    ? "CUTOVER ABORT"
                : c.kind == Kind::rollback ? "CUTOVER ROLLBACK"
                : c.kind == Kind::complete ? "CUTOVER COMPLETE"
                : c.kind == Kind::pause    ? "PAUSE"
+               : c.kind == Kind::reads    ? "CUTOVER READS " + std::to_string(c.number)
+               : c.kind == Kind::sync_start ? std::string("SYNC START")
                                           : "RESUME");
   switch (c.kind) {
     case Kind::cutover: co_return co_await on_coordinator(*coord, &Coord::cutover);
@@ -151,6 +155,9 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::complete: co_return co_await on_coordinator(*coord, &Coord::complete);
     case Kind::pause: co_return co_await on_coordinator(*coord, &Coord::pause);
     case Kind::resume: co_return co_await on_coordinator(*coord, &Coord::resume);
+    case Kind::sync_start: co_return co_await on_coordinator(*coord, &Coord::sync_start);
+    case Kind::reads:
+      co_return co_await asio::co_spawn(coord->executor(), coord->reads(static_cast<int>(c.number)), asio::use_awaitable);
     default: co_return Answer::error("XX000", "unhandled command");
   }
 }

@@ -391,3 +391,102 @@ TEST_F(Cutover, ConsoleRefusesOthers) {
 
 }  // namespace
 }  // namespace pgshift::it
+
+namespace pgshift::it {
+namespace {
+
+// ---- reads first ---------------------------------------------------------------------------------
+
+TEST_F(Cutover, ReadsGoToTheTargetAndComeBack) {
+  pgbench_init_both();
+  start();
+  const std::string target_port = std::to_string(target_->port());
+  const RunResult on = console("CUTOVER READS 100");
+  ASSERT_RUN_OK(on);
+  EXPECT_TRUE(contains(on.out, "phase|reads"));
+  EXPECT_EQ(port_via(client()), target_port) << "a read-only statement is served by the target";
+  // Read-only load, simple and prepared, and writes beside it: no error.
+  for (const char* mode : {"simple", "prepared"}) {
+    const RunResult r = pgbench(client(), {"-n", "-S", "-c", "4", "-T", "3", "-M", mode});
+    EXPECT_TRUE(pgbench_clean(r)) << mode;
+  }
+  const RunResult writes = pgbench(client(), {"-n", "-c", "2", "-T", "2"});
+  EXPECT_TRUE(pgbench_clean(writes));
+  EXPECT_EQ(history_rows(*primary_), pgbench_processed(writes)) << "writes still go to the primary";
+  const auto shown = show_cutover();
+  EXPECT_EQ(shown.at("phase"), "reads");
+  EXPECT_TRUE(contains(shown.at("reads served by the target"), "100%"));
+  EXPECT_FALSE(contains(shown.at("reads served by the target"), "(0 units")) << "no read reached the target";
+
+  ASSERT_RUN_OK(console("CUTOVER READS 0"));
+  EXPECT_EQ(port_via(client()), std::to_string(primary_->port()));
+  EXPECT_EQ(show_cutover().at("phase"), "shadowing");
+}
+
+TEST_F(Cutover, ReadsSeeTheSessionsOwnWrites) {
+  both("CREATE TABLE mine (id int PRIMARY KEY)");
+  start();
+  ASSERT_RUN_OK(console("CUTOVER READS 100"));
+  // Each INSERT is read back at once: from the primary while the target has not
+  // applied it yet, from the target once it has.
+  std::string script;
+  for (int i = 1; i <= 200; ++i)
+    script += "INSERT INTO mine VALUES (" + std::to_string(i) + ");\nSELECT count(*) FROM mine WHERE id = " +
+              std::to_string(i) + ";\n";
+  const RunResult r = psql_script(client(), script, true);
+  ASSERT_RUN_OK(r);
+  EXPECT_EQ(count_occurrences(r.out, "1\n"), 200u) << "a session did not see its own write:\n" << r.out;
+  EXPECT_EQ(count_occurrences(r.out, "0\n"), 0u);
+}
+
+// ---- configured cutover, fence, completion ------------------------------------------------------------
+
+TEST_F(Cutover, WhenReadyCutsOverByItself) {
+  start("when_ready = true\n");
+  const auto deadline = Clock::now() + 30s;
+  while (show_cutover().at("phase") != "cut_over" && Clock::now() < deadline) std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(show_cutover().at("phase"), "cut_over");
+  EXPECT_EQ(port_via(client()), std::to_string(target_->port()));
+}
+
+TEST_F(Cutover, FenceMakesTheOldPrimaryReadOnlyAndRollbackLiftsIt) {
+  both("CREATE TABLE fenced (id serial PRIMARY KEY, v text)");
+  start("fence_old = \"read_only\"\n");
+  ASSERT_RUN_OK(console("CUTOVER"));
+  // A write that bypasses pgshift fails on the old primary ...
+  const RunResult direct = psql_query(primary_->superuser(), "INSERT INTO fenced (v) VALUES ('bypass')");
+  EXPECT_FALSE(direct.ok());
+  EXPECT_TRUE(contains(direct.err, "read-only transaction"));
+  // ... while the mirrored writes still land there.
+  ASSERT_RUN_OK(psql_query(client(), "INSERT INTO fenced (v) VALUES ('through pgshift')"));
+  const auto deadline = Clock::now() + 10s;
+  while (primary_->sql("SELECT count(*) FROM fenced") != "1" && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(primary_->sql("SELECT count(*) FROM fenced"), "1") << "the reverse mirror wrote to the fenced server";
+  EXPECT_TRUE(contains(show_cutover().at("fenced (read-only)"), "primary"));
+
+  ASSERT_RUN_OK(console("CUTOVER ROLLBACK"));
+  EXPECT_RUN_OK(psql_query(primary_->superuser(), "INSERT INTO fenced (v) VALUES ('direct again')"));
+  const RunResult on_target = psql_query(target_->superuser(), "INSERT INTO fenced (v) VALUES ('bypass')");
+  EXPECT_FALSE(on_target.ok()) << "the server switched away from is fenced in turn";
+}
+
+TEST_F(Cutover, CompleteStopsReverseMirroring) {
+  both("CREATE TABLE done (v text)");
+  start();
+  ASSERT_RUN_OK(console("CUTOVER"));
+  const RunResult early = console("CUTOVER ROLLBACK; CUTOVER");  // back and forth is allowed
+  ASSERT_RUN_OK(early);
+  const RunResult c = console("CUTOVER COMPLETE");
+  ASSERT_RUN_OK(c);
+  EXPECT_TRUE(contains(c.out, "phase|completed"));
+  EXPECT_TRUE(contains(c.out, "receives mirrored writes|none"));
+  ASSERT_RUN_OK(psql_query(client(), "INSERT INTO done VALUES ('only on the new primary')"));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(target_->sql("SELECT count(*) FROM done"), "1");
+  EXPECT_EQ(primary_->sql("SELECT count(*) FROM done"), "0") << "nothing is mirrored after COMPLETE";
+  const RunResult again = console("CUTOVER ROLLBACK");
+  EXPECT_FALSE(again.ok()) << "no rollback once completed";
+}
+
+}  // namespace
+}  // namespace pgshift::it
