@@ -57,6 +57,12 @@ constexpr Range kPort{1, 65535};
 constexpr Range kCutoverTimeout{1, kMaxTimeoutMs};
 constexpr Range kWindow{1, 86'400};
 constexpr Range kMinCompared{0, std::numeric_limits<std::int32_t>::max()};
+constexpr Range kVerifyJobs{1, 64};
+constexpr Range kChunkRows{1, 10'000'000};
+constexpr Range kRowsPerSecond{0, std::numeric_limits<std::int64_t>::max()};
+constexpr Range kRechecks{0, 100};
+constexpr Range kRecheckWindow{10, kMaxTimeoutMs};
+constexpr Range kVerifyWithin{0, 365LL * 86'400};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
                                                      "error", "critical", "off"};
@@ -85,7 +91,7 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover"}},
+      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover", "verify"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
@@ -107,7 +113,9 @@ const std::vector<Section>& schema() {
       {"cutover",
        {"at", "when_ready", "deadline", "max_lag_ms", "max_mismatch_rate", "window_s", "min_compared",
         "prepare_timeout_ms", "drain_timeout_ms", "catchup_timeout_ms", "unmovable", "fence_old", "state_file",
-        "databases", "control_user"}},
+        "databases", "control_user", "require_verify_within_s"}},
+      {"verify",
+       {"jobs", "chunk_rows", "max_rows_per_second", "live", "rechecks", "recheck_window_ms", "user", "database"}},
       {"primary.tls", {"mode", "ca", "cert", "key"}},
   };
   return sections;
@@ -263,6 +271,7 @@ class Loader {
     if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
     if (const toml::table* t = section(root, "", "admin")) load_admin(*t, cfg.admin);
     if (const toml::table* t = section(root, "", "cutover")) load_cutover(*t, cfg.cutover);
+    if (const toml::table* t = section(root, "", "verify")) load_verify(*t, cfg.verify);
     if (!base_dir_.empty() && fs::path(cfg.cutover.state_file).is_relative())
       cfg.cutover.state_file = (base_dir_ / cfg.cutover.state_file).string();
 
@@ -555,6 +564,18 @@ class Loader {
     return Cutover::TimePoint(local - minutes{dt.offset->minutes});
   }
 
+  void load_verify(const toml::table& t, Verify& v) {
+    check_unknown(t, "verify");
+    integer_into(t, "verify", "jobs", kVerifyJobs, v.jobs);
+    integer_into(t, "verify", "chunk_rows", kChunkRows, v.chunk_rows);
+    integer_into(t, "verify", "max_rows_per_second", kRowsPerSecond, v.max_rows_per_second);
+    boolean(t, "verify", "live", v.live);
+    integer_into(t, "verify", "rechecks", kRechecks, v.rechecks);
+    millis_into(t, "verify", "recheck_window_ms", kRecheckWindow, v.recheck_window);
+    string(t, "verify", "user", v.user);
+    string(t, "verify", "database", v.database);
+  }
+
   void load_cutover(const toml::table& t, Cutover& c) {
     check_unknown(t, "cutover");
     time_into(t, "cutover", "at", c.at);
@@ -573,6 +594,8 @@ class Loader {
     string(t, "cutover", "state_file", c.state_file);
     strings(t, "cutover", "databases", c.databases);
     string(t, "cutover", "control_user", c.control_user);
+    if (auto w = integer(t, "cutover", "require_verify_within_s", kVerifyWithin))
+      c.require_verify_within = std::chrono::seconds(*w);
   }
 
   void boolean(const toml::table& t, std::string_view path, std::string_view name, bool& out) {
@@ -911,6 +934,8 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     add(co.at ? "cutover.at" : "cutover.when_ready", "a configured cutover needs a [shadow] section (the new database)");
   if (co.at && co.deadline && *co.deadline <= *co.at) add("cutover.deadline", "must be later than cutover.at");
   if (cfg.admin.user.empty()) add("admin.user", "must not be empty");
+  if (co.require_verify_within.count() > 0 && !cfg.shadow.enabled)
+    add("cutover.require_verify_within_s", "needs a [shadow] section (the database to verify)");
 
   // [[rename]]: names present, one rule per column, no chains.
   for (std::size_t i = 0; i < cfg.renames.size(); ++i) {

@@ -20,6 +20,9 @@ class Session;
 namespace cutover {
 class Coordinator;
 }
+namespace verify {
+class Verifier;
+}
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
@@ -47,6 +50,7 @@ struct ProxyContext {
   std::atomic<int> read_percent{0};                // CUTOVER READS: share of read-only units for the target
   std::atomic<std::uint64_t> reads_routed{0};      // units the target served
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
+  verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "proxy/session.hpp"
+#include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::cutover {
 
@@ -191,7 +192,24 @@ std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
                  rate <= c.max_mismatch_rate});
   out.push_back({fmt::format("statements compared over {} s", c.window.count()), std::to_string(compared),
                  fmt::format(">= {}", c.min_compared), compared >= c.min_compared});
+  if (c.require_verify_within.count() > 0) out.push_back(verify_guardrail());
   return out;
+}
+
+// [cutover] require_verify_within_s: the last VERIFY ended clean, recently.
+Coordinator::Check Coordinator::verify_guardrail() const {
+  const auto within = ctx_.cfg.cutover.require_verify_within;
+  Check check{fmt::format("clean VERIFY within {} s", within.count()), "none", "finished clean", false};
+  if (!ctx_.verifier) return check;
+  const verify::Verifier::Last v = ctx_.verifier->last();
+  if (!v.finished) {
+    check.value = v.running ? "none yet (one is running)" : "none";
+    return check;
+  }
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - *v.finished);
+  check.value = fmt::format("{}, finished {} s ago{}", v.summary, age.count(), v.running ? " (another is running)" : "");
+  check.ok = v.exit_code == 0 && age <= within;
+  return check;
 }
 
 // ---------------------------------------------------------------------------
