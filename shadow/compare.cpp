@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <type_traits>
@@ -698,6 +699,17 @@ void canonical(Kind k, std::string_view v, std::string& out) {
   }
 }
 
+// Whether `x` is finite and stays finite as the column's type: a float4 value
+// of 1e+200 would become infinity (the cast itself is undefined behaviour),
+// and infinity minus infinity equals nothing, not even itself (found by
+// tests/fuzz/compare.cpp).
+bool fits(Kind k, long double x) noexcept {
+  if (!std::isfinite(x)) return false;
+  if (k == k_float4) return std::fabs(x) <= std::numeric_limits<float>::max();
+  if (k == k_float8) return std::fabs(x) <= std::numeric_limits<double>::max();
+  return true;
+}
+
 // A number compared within the tolerance: finite values go to `approx`;
 // NULL, NaN, infinities and unparsable text are digested instead.
 void add_approx(Kind k, std::optional<std::string_view> v, Hasher& h, std::vector<long double>& approx,
@@ -709,9 +721,9 @@ void add_approx(Kind k, std::optional<std::string_view> v, Hasher& h, std::vecto
     return;
   }
   h.word(1 + static_cast<std::uint64_t>(family(k)));
-  if (!parse_float(*v, x) || !std::isfinite(x)) {
+  if (!parse_float(*v, x) || !fits(k, x)) {
     h.word(2);
-    canonical(k, *v, scratch);  // NaN, infinities or raw text
+    canonical(k, *v, scratch);  // NaN, infinities, out of the type's range, or raw text
     h.bytes(scratch);
     x = 0;
   } else {

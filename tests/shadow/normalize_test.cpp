@@ -182,6 +182,14 @@ TEST(NormalizeTolerance, ReadsOnlyTheValue) {
   }
 }
 
+// Text a float4 cannot hold (no server sends it, a broken one might) still
+// equals itself within a tolerance (found by tests/fuzz/compare.cpp).
+TEST(NormalizeTolerance, OutOfRangeFloatEqualsItself) {
+  EXPECT_TRUE(values_equal(700, std::string_view("1e+200"), std::string_view("1e+200"), 0.5));
+  EXPECT_TRUE(values_equal(701, std::string_view("1e+400"), std::string_view("1e+400"), 0.5));
+  EXPECT_FALSE(values_equal(700, std::string_view("1e+200"), std::string_view("1e+201"), 0.5));
+}
+
 struct TagCase {
   std::string tag;
   std::string command;
