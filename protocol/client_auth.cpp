@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 
 namespace pgshift::protocol {
@@ -187,16 +188,6 @@ std::optional<std::uint32_t> parse_iterations(std::string_view s) {
   return static_cast<std::uint32_t>(v);
 }
 
-std::string printable_text(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, kMaxErrorText)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxErrorText) out += "...";
-  return out;
-}
-
 }  // namespace
 
 ClientAuth::ClientAuth(std::string user, std::string password, Options options)
@@ -220,7 +211,7 @@ ClientAuth::Step ClientAuth::fail(std::string why) {
       pos += 10;
     }
   }
-  error_ = printable_text(why);
+  error_ = log_text(why, kMaxErrorText);  // server text ends up in logs
   OPENSSL_cleanse(why.data(), why.size());
   state_ = State::failed;
   wipe_secrets();

@@ -9,6 +9,7 @@
 
 #include "protocol/builder.hpp"
 #include "protocol/client_auth.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/frame_io.hpp"
 
@@ -419,7 +420,7 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   }
   const config::ShadowLogin* credentials = cfg_.shadow.login_for(origin.user);
   if (!credentials) {
-    error = "no [[shadow.login]] for user " + origin.user;
+    error = "no [[shadow.login]] for user " + protocol::log_text(origin.user);
     co_return nullptr;
   }
   auto c = std::make_shared<Connection>();
@@ -444,13 +445,13 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     c->session = t.session;
     own_[t.session] = c;
     spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
-                 origin.user, origin.database);
+                 protocol::log_text(origin.user), protocol::log_text(origin.database));
   } else {
     c->key = origin.login_key;
     c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
-    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}", origin.user,
-                 origin.database, origin.params.empty() ? "" : " (with their startup parameters)");
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}",
+                 protocol::log_text(origin.user), protocol::log_text(origin.database), origin.params.empty() ? "" : " (with their startup parameters)");
   }
   co_return c;
 }
