@@ -5,6 +5,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/frame_io.hpp"
 
@@ -166,7 +167,8 @@ awaitable<bool> Session::login() {
   user_ = *pkt.param("user");
   const std::string* db = pkt.param("database");
   database_ = db && !db->empty() ? *db : user_;
-  log_open();
+  const std::string* app = pkt.param("application_name");
+  log_open(app ? *app : std::string_view());
 
   if (ctx_.cfg.client_tls.mode == config::ClientTlsMode::require && !client_.is_tls()) {
     fail("28000", "pgshift requires an SSL connection (client_tls.mode = require)", "client without TLS refused");
@@ -345,7 +347,7 @@ awaitable<bool> Session::relay_authentication() {
       case 'E': {
         protocol::ErrorFieldsView e;
         e.parse(f);
-        reason_ = "server refused: " + std::string(e.message.empty() ? "(no message)" : e.message);
+        reason_ = "server refused: " + (e.message.empty() ? std::string("(no message)") : protocol::log_text(e.message));
         to_client_.own().append(f.bytes);
         server_->in.consume(size);
         co_await flush(client_, to_client_);
@@ -485,8 +487,9 @@ void Session::start_mirroring() {
   shadow::Mirror* mirror = ctx_.mirror.get();
   if (!mirror) return;
   if (!ctx_.cfg.shadow.login_for(user_)) {
-    mirror->mark_diverged("no [[shadow.login]] for user " + user_ + ": its writes are not mirrored");
-    spdlog::warn("shadow: no [[shadow.login]] for user {}: this session's writes are not mirrored", user_);
+    mirror->mark_diverged("no [[shadow.login]] for user " + protocol::log_text(user_) + ": its writes are not mirrored");
+    spdlog::warn("shadow: no [[shadow.login]] for user {}: this session's writes are not mirrored",
+                 protocol::log_text(user_));
     return;
   }
   // The shadow connection is opened with the client's own startup parameters
@@ -533,15 +536,18 @@ awaitable<void> Session::finish() {
   auto level = warn_close_ ? spdlog::level::warn : spdlog::level::info;
   const QueryHook::Counters& c = hook_.counters();
   spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms statements={} writes={} rewritten={} reason={}",
-              peer_, user_, database_, ms, c.statements, c.writes, c.rewritten, reason_.empty() ? "unknown" : reason_);
+              peer_, protocol::log_text(user_), protocol::log_text(database_), ms, c.statements, c.writes, c.rewritten,
+              reason_.empty() ? "unknown" : reason_);
   {
     std::lock_guard lock(ctx_.live_mutex);
     ctx_.live.erase(shared_from_this());
   }
 }
 
-void Session::log_open() const {
-  spdlog::info("open client={} user={} database={} tls={}", peer_, user_, database_, client_.is_tls() ? "yes" : "no");
+// User, database and application names come from the client: escaped, so they cannot forge log lines.
+void Session::log_open(std::string_view application_name) const {
+  spdlog::info("open client={} user={} database={} application_name={} tls={}", peer_, protocol::log_text(user_),
+               protocol::log_text(database_), protocol::log_text(application_name), client_.is_tls() ? "yes" : "no");
 }
 
 }  // namespace pgshift::proxy

@@ -66,7 +66,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail(std::string_view sqlstate, std::string message, std::string reason);
   void remember_parameter(std::string_view name, std::string_view value);
   awaitable<void> finish();
-  void log_open() const;
+  void log_open(std::string_view application_name) const;
 
   ProxyContext& ctx_;
   Stream client_;
