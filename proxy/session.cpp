@@ -24,6 +24,10 @@ std::string endpoint_text(const tcp::socket& s) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+// PostgreSQL's words for plaintext that came with an encryption request.
+constexpr std::string_view kMitmDetail =
+    "This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.";
+
 std::string hex_type(char t) {
   static constexpr char digits[] = "0123456789abcdef";
   auto u = static_cast<unsigned char>(t);
@@ -147,8 +151,18 @@ awaitable<void> Session::run() {
 
 awaitable<bool> Session::login() {
   protocol::StartupPacket pkt;
+  auto previous = protocol::StartupKind::startup;
   for (;;) {  // SSLRequest and GSSENCRequest come before the StartupMessage
     if (!co_await read_startup_packet(pkt)) co_return false;
+    // As PostgreSQL 15: once encrypted, or right after the same request was
+    // refused, a negotiation request is an unsupported protocol version.
+    const bool negotiation = pkt.kind == protocol::StartupKind::ssl_request ||
+                             pkt.kind == protocol::StartupKind::gssenc_request;
+    if (negotiation && (client_.is_tls() || pkt.kind == previous)) {
+      refuse_negotiation(pkt.kind);
+      co_return false;
+    }
+    previous = pkt.kind;
     switch (pkt.kind) {
       case protocol::StartupKind::ssl_request:
         if (!co_await answer_ssl_request()) co_return false;
@@ -208,41 +222,50 @@ awaitable<bool> Session::read_startup_packet(protocol::StartupPacket& pkt) {
   co_return true;
 }
 
+void Session::refuse_negotiation(protocol::StartupKind kind) {
+  const bool ssl = kind == protocol::StartupKind::ssl_request;
+  fail("0A000",
+       std::string("unsupported frontend protocol ") + (ssl ? "1234.5679" : "1234.5680") + ": server supports 3.0 to 3.0",
+       ssl ? "repeated SSLRequest" : "repeated GSSENCRequest");
+}
+
+// Bytes that came with the SSLRequest were sent before any encryption was
+// agreed: never let them count as part of the TLS session (CVE-2021-23214).
+// As PostgreSQL 15, they are refused after the answer (and the handshake),
+// so a real client sees the error in the channel it expects.
 awaitable<bool> Session::answer_ssl_request() {
-  if (client_.is_tls()) {
-    fail("08P01", "duplicate SSL negotiation request", "duplicate SSLRequest");
-    co_return false;
-  }
-  // Bytes that came with the SSLRequest were sent before any encryption was
-  // agreed: never let them count as part of the TLS session (CVE-2021-23214).
-  if (client_in_.size() != 0) {
-    fail("08P01", protocol::make_error_code(protocol::errc::plaintext_after_ssl).message(),
-         "plaintext after SSLRequest");
-    co_return false;
-  }
   const char answer = ctx_.client_tls ? 'S' : 'N';
   if (auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1)); ec) {
     reason_ = "client closed during SSL negotiation";
     co_return false;
   }
-  if (!ctx_.client_tls) co_return true;
-  if (auto ec = co_await client_.accept_tls(*ctx_.client_tls)) {
-    reason_ = "client TLS handshake failed: " + ec.message();
-    warn_close_ = true;
+  if (ctx_.client_tls) {
+    if (auto ec = co_await client_.accept_tls(*ctx_.client_tls)) {
+      reason_ = "client TLS handshake failed: " + ec.message();
+      warn_close_ = true;
+      co_return false;
+    }
+  }
+  if (client_in_.size() != 0) {
+    fail("08P01", protocol::make_error_code(protocol::errc::plaintext_after_ssl).message(),
+         "plaintext after SSLRequest", kMitmDetail);
     co_return false;
   }
   co_return true;
 }
 
 awaitable<bool> Session::answer_gssenc_request() {
-  if (client_in_.size() != 0) {
-    fail("08P01", "received unencrypted data after GSSAPI encryption request", "plaintext after GSSENCRequest");
+  const char answer = 'N';  // pgshift does not terminate GSSAPI encryption
+  if (auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1)); ec) {
+    reason_ = "client closed during GSS negotiation";
     co_return false;
   }
-  const char answer = 'N';  // pgshift does not terminate GSSAPI encryption
-  auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1));
-  if (ec) reason_ = "client closed during GSS negotiation";
-  co_return !ec;
+  if (client_in_.size() != 0) {
+    fail("08P01", "received unencrypted data after GSSAPI encryption request", "plaintext after GSSENCRequest",
+         kMitmDetail);
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<void> Session::forward_cancel(const protocol::StartupPacket& pkt) {
@@ -475,9 +498,10 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
 // ---------------------------------------------------------------------------
 // Helpers
 
-void Session::fail(std::string_view sqlstate, std::string message, std::string reason) {
+void Session::fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail) {
   fatal_.clear();
-  protocol::append_error_response(fatal_, {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
+  protocol::append_error_response(fatal_,
+                                  {.severity = "FATAL", .sqlstate = sqlstate, .message = message, .detail = detail});
   reason_ = std::move(reason);
   warn_close_ = true;
 }

@@ -48,6 +48,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_startup_packet(protocol::StartupPacket& pkt);
   awaitable<bool> answer_ssl_request();
   awaitable<bool> answer_gssenc_request();
+  void refuse_negotiation(protocol::StartupKind kind);
   awaitable<void> forward_cancel(const protocol::StartupPacket& pkt);
   awaitable<bool> open_server(const protocol::StartupPacket& pkt);
   awaitable<bool> relay_authentication();
@@ -63,7 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- helpers ----
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
-  void fail(std::string_view sqlstate, std::string message, std::string reason);
+  void fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail = {});
   void remember_parameter(std::string_view name, std::string_view value);
   awaitable<void> finish();
   void log_open(std::string_view application_name) const;
