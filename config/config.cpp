@@ -340,10 +340,12 @@ class Loader {
                  std::string& out) {
     std::string s;
     if (!string(t, path, name, s)) return;
-    if (!s.empty() && !base_dir_.empty() && fs::path(s).is_relative()) {
-      s = (base_dir_ / s).string();
-    }
     out = std::move(s);
+    resolve(out);
+  }
+
+  void resolve(std::string& file) const {
+    if (!file.empty() && !base_dir_.empty() && fs::path(file).is_relative()) file = (base_dir_ / file).string();
   }
 
   template <class Enum, std::size_t N>
@@ -416,6 +418,7 @@ class Loader {
     integer_into(t, "shadow", "queue_transactions", kQueueTransactions, sh.queue_transactions);
     integer_into(t, "shadow", "queue_bytes", kQueueBytes, sh.queue_bytes);
     integer_into(t, "shadow", "max_transaction_bytes", kQueueBytes, sh.max_transaction_bytes);
+    resolve(sh.mismatch_log);  // the default too lives beside the configuration file
     path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
     millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
@@ -653,7 +656,8 @@ std::optional<Config> load_file(const std::string& path, std::vector<ConfigError
     errors.push_back(ConfigError{path, "", "read error"});
     return std::nullopt;
   }
-  return load_text(text.str(), path, fs::path(path).parent_path(), errors);
+  // Absolute, so the resolved paths do not depend on the directory pgshift runs in.
+  return load_text(text.str(), path, fs::absolute(path, ec).parent_path(), errors);
 }
 
 std::optional<Config> load_string(const std::string& text, const std::string& source,

@@ -442,6 +442,30 @@ key = ")" + abs_key + "\"\n");
   EXPECT_EQ(cfg->primary.tls.key_file, abs_key);  // absolute paths are untouched
 }
 
+// The default mismatch log, like a relative mismatch_log, is beside the config file
+// (README: [shadow] mismatch_log), wherever pgshift was started from.
+TEST_F(ConfigTest, MismatchLogResolvesAgainstConfigDirectory) {
+  const std::string shadow = "[[shadow.login]]\nclient_user = \"*\"\n[shadow]\nhost = \"db2\"\nport = 5432\n";
+  std::string path = write("etc/pgshift.toml", std::string(kMinimal) + shadow);
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "pgshift-mismatches.jsonl");
+
+  path = write("etc/named.toml", std::string(kMinimal) + shadow + "mismatch_log = \"logs/m.jsonl\"\n");
+  cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "logs" / "m.jsonl");
+
+  // A config file named relative to the current directory gives absolute paths.
+  const fs::path old = fs::current_path();
+  fs::current_path(dir_);
+  cfg = load_file("etc/pgshift.toml", errors);
+  fs::current_path(old);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "pgshift-mismatches.jsonl");
+}
+
 TEST_F(ConfigTest, RelativePathMissingNextToConfigIsReported) {
   write("cwdfile.crt", "x");
   std::string path = write("etc/pgshift.toml", std::string(kMinimal) +
