@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/memory_budget.hpp"
 #include "shadow/mirror.hpp"
 
 namespace pgshift::proxy {
@@ -19,6 +20,7 @@ class Session;
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
     limits.large = cfg.max_message_size;
+    buffer_budget().set_limit(cfg.max_buffered_bytes);
   }
 
   const config::Config cfg;

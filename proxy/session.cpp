@@ -207,7 +207,10 @@ awaitable<bool> Session::read_startup_packet(protocol::StartupPacket& pkt) {
     fail("08P01", "invalid length of startup packet", "invalid startup packet length");
     co_return false;
   }
-  client_in_.reserve(len);
+  if (!client_in_.reserve(len)) {
+    fail_out_of_memory();
+    co_return false;
+  }
   if (auto ec = co_await fill(client_, client_in_, len)) {
     reason_ = "client closed during startup";
     co_return false;
@@ -466,9 +469,12 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
   if (stopping_) return;
   stopping_ = true;
   const bool protocol_error = is_protocol_error(end.ec);
+  const bool out_of_memory = is_out_of_memory(end.ec);
   if (from_client) {
     if (server_) server_->stream.cancel();
-    if (protocol_error) {
+    if (out_of_memory) {
+      fail_out_of_memory();
+    } else if (protocol_error) {
       std::string msg = end.ec == protocol::errc::unknown_message_type
                             ? "invalid frontend message type " + hex_type(end.bad_type)
                             : end.ec.message() + " (message type " + hex_type(end.bad_type) + ")";
@@ -483,7 +489,9 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
     }
   } else {
     client_.cancel();
-    if (protocol_error) {
+    if (out_of_memory) {
+      fail_out_of_memory();
+    } else if (protocol_error) {
       fail("08P01", "pgshift: the server sent an invalid message",
            "server protocol violation: " + end.ec.message() + " (message type " + hex_type(end.bad_type) + ")");
     } else if (end.on_write) {
@@ -504,6 +512,13 @@ void Session::fail(std::string_view sqlstate, std::string message, std::string r
                                   {.severity = "FATAL", .sqlstate = sqlstate, .message = message, .detail = detail});
   reason_ = std::move(reason);
   warn_close_ = true;
+}
+
+// A message that must be seen whole does not fit in [proxy] max_buffered_bytes
+// (with what other sessions hold): this session ends, the others go on.
+void Session::fail_out_of_memory() {
+  fail("53200", "out of memory", "out of memory: a message would pass proxy.max_buffered_bytes",
+       "pgshift holds at most proxy.max_buffered_bytes bytes of large messages at once, for all sessions together.");
 }
 
 // Mirrors this session's committed writes to the shadow, if there is one.

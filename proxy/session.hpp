@@ -65,6 +65,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
   void fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail = {});
+  void fail_out_of_memory();
   void remember_parameter(std::string_view name, std::string_view value);
   awaitable<void> finish();
   void log_open(std::string_view application_name) const;

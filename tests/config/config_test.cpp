@@ -154,6 +154,7 @@ TEST_F(ConfigTest, DefaultsWhenOnlyPrimaryIsGiven) {
   EXPECT_EQ(cfg->login_timeout, milliseconds(10000));
   EXPECT_EQ(cfg->shutdown_timeout, milliseconds(30000));
   EXPECT_EQ(cfg->max_message_size, 1u << 30);
+  EXPECT_EQ(cfg->max_buffered_bytes, 2ull << 30);
   EXPECT_EQ(cfg->buffer_size, 8192u);
   EXPECT_EQ(cfg->max_connections, 10000u);
   EXPECT_EQ(cfg->log_level, "info");
@@ -163,6 +164,18 @@ TEST_F(ConfigTest, DefaultsWhenOnlyPrimaryIsGiven) {
   EXPECT_EQ(cfg->primary.connect_timeout, milliseconds(5000));
   EXPECT_EQ(cfg->primary.tls.mode, ServerTlsMode::disable);
   EXPECT_EQ(cfg->max_message_size, def.max_message_size);
+}
+
+// The default budget follows max_message_size: room for two of the largest messages.
+TEST_F(ConfigTest, MaxBufferedBytesDefaultsToTwiceMaxMessageSize) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) + "[proxy]\nmax_message_size = 1000000\n", "t.toml", errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->max_buffered_bytes, 2000000u);
+  cfg = load_string(std::string(kMinimal) + "[proxy]\nmax_message_size = 1000000\nmax_buffered_bytes = 1000000\n",
+                    "t.toml", errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->max_buffered_bytes, 1000000u);
 }
 
 TEST_F(ConfigTest, AllTlsModesAccepted) {
@@ -231,6 +244,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "between"},
         BadCase{PRIMARY "[proxy]\nmax_message_size = 1073741825\n", "proxy.max_message_size",
                 "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = 9999\n", "proxy.max_buffered_bytes", "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = 1099511627777\n", "proxy.max_buffered_bytes", "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = \"1G\"\n", "proxy.max_buffered_bytes", "expected an integer"},
+        BadCase{PRIMARY "[proxy]\nmax_message_size = 20000\nmax_buffered_bytes = 19999\n", "proxy.max_buffered_bytes",
+                "at least proxy.max_message_size (20000)"},
         BadCase{PRIMARY "[proxy]\nbuffer_size = 1023\n", "proxy.buffer_size", "between"},
         BadCase{PRIMARY "[proxy]\nbuffer_size = 1048577\n", "proxy.buffer_size", "between"},
         BadCase{PRIMARY "[proxy]\nmax_connections = 0\n", "proxy.max_connections", "between"},
