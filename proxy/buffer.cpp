@@ -7,6 +7,10 @@
 
 namespace pgshift::proxy {
 
+namespace {
+constexpr std::size_t kOwnKeep = 64 * 1024;
+}  // namespace
+
 ReadBuffer::ReadBuffer(std::size_t capacity)
     : base_(new char[capacity]), capacity_(capacity), default_capacity_(capacity) {}
 
@@ -94,6 +98,8 @@ BufferView WriteBatch::buffers() {
 void WriteBatch::clear() noexcept {
   segments_.clear();
   buffers_.clear();
+  // A rewritten huge statement grew it: give that back rather than keep it per session.
+  if (own_.capacity() > kOwnKeep) std::string().swap(own_);
   own_.clear();
   own_sealed_ = 0;
 }

@@ -565,6 +565,8 @@ awaitable<void> Session::finish() {
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
     co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
   }
+  hook_.release_memory();  // a huge statement's analysis and scratch space, kept by this thread's rewriter
+  shadow_rewriter_.release_memory();
   if (key_registered_) ctx_.cancels.remove(client_key_);
   if (recorder_) ctx_.mirror->close_session(shadow_session_);
   client_.close();

@@ -92,5 +92,32 @@ TEST_F(Memory, BudgetRefusesOnlyTheSessionThatWouldPassIt) {
   EXPECT_TRUE(contains(proxy.log(), "reason=out of memory: a message would pass proxy.max_buffered_bytes"));
 }
 
+// After a 500 MB Query and the end of its session, pgshift's resident memory comes
+// back to within 20 MB of what it was before.
+TEST_F(Memory, RssReturnsAfterA500MbQuery) {
+  constexpr std::size_t kMessage = 500u * 1000 * 1000;
+  Pgshift proxy(cluster());
+  {
+    RawClient warm(proxy.port());  // the first session's one-off allocations
+    warm.login();
+    EXPECT_EQ(warm.query_value("SELECT 1"), "1");
+    warm.terminate();
+  }
+  const long before = rss_kb(proxy.pid());
+  {
+    RawClient client(proxy.port());
+    client.login();
+    ASSERT_TRUE(client.send(query_of_size(kMessage)));
+    const auto answer = client.read_until_ready();
+    EXPECT_EQ(first_value(answer), literal_length(kMessage));
+    client.terminate();
+  }
+  ASSERT_TRUE(eventually([&] { return count_occurrences(proxy.log(), "reason=client terminated") >= 2; }));
+  long after = 0;
+  eventually([&] { return (after = rss_kb(proxy.pid())) <= before + 20 * 1024; }, 10s);
+  std::printf("pgshift VmRSS: %ld kB before, %ld kB after a 500 MB Query and its session's end\n", before, after);
+  EXPECT_LE(after, before + 20 * 1024) << "before " << before << " kB, after " << after << " kB";
+}
+
 }  // namespace
 }  // namespace pgshift::it
