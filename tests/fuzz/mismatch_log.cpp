@@ -44,8 +44,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text = parts[0];
 
   const std::string redacted = redact_statement(text);
+  bool present[256] = {};
+  for (char c : text) present[static_cast<unsigned char>(c)] = true;
   for (char c : redacted)
-    require_that(c == '?' || c == ' ' || text.find(c) != std::string_view::npos, "redaction adds no bytes");
+    require_that(c == '?' || c == ' ' || present[static_cast<unsigned char>(c)], "redaction adds no bytes");
 
   std::vector<Parameter> params;
   for (std::size_t i = 1; i < parts.size(); ++i) params.push_back({parts[i], (i % 2) == 0});

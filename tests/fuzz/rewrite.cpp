@@ -15,6 +15,7 @@
 // and PostgreSQL folds unquoted names anyway, so `Email` -> `email` is the
 // same statement; only bytes inside unquoted identifiers may differ, and
 // only in case.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -100,7 +101,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const unsigned mask = data[0] & 15u;
   const bool expand = (data[0] & 16u) != 0;
-  const std::string sql(reinterpret_cast<const char*>(data) + 1, size - 1);
+  // SQL reaches the rewriter from Query and Parse messages, as a C string: it
+  // never holds a NUL (libpg_query would stop there), so neither does the input.
+  std::string sql(reinterpret_cast<const char*>(data) + 1, size - 1);
+  sql.resize(std::min(sql.size(), sql.find('\0')));
   Pair& p = rewriters(mask, expand);
 
   const Analysis& a = p.forward->analyze(sql);
