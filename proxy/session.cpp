@@ -92,6 +92,9 @@ struct Session::ServerSide {
         s.remember_parameter(p.name, p.value);
         break;
       }
+      case 'E':  // a FATAL tells the client why the server is about to close
+        if (!s.server_fatal_) s.server_fatal_ = is_fatal(f);
+        break;
       case 'K':  // only valid during startup
       case 'R':
         return malformed(ec);
@@ -100,6 +103,11 @@ struct Session::ServerSide {
     }
     if (s.recorder_) s.recorder_->on_server(f);
     return s.hook_.on_server(f, out);  // restore renamed output column names
+  }
+
+  static bool is_fatal(const Frame& f) noexcept {
+    protocol::ErrorFieldsView e;
+    return e.parse(f) && (e.severity == "FATAL" || e.severity == "PANIC");
   }
 
   static Verdict malformed(error_code& ec) {
@@ -496,6 +504,9 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
            "server protocol violation: " + end.ec.message() + " (message type " + hex_type(end.bad_type) + ")");
     } else if (end.on_write) {
       reason_ = is_expected_close(end.ec) ? "client disconnected" : "client connection error: " + end.ec.message();
+    } else if (!server_fatal_) {
+      // Killed or crashed without a word: say so, or the client only sees the socket close.
+      fail("08006", "pgshift: lost the connection to the server", "server closed the connection");
     } else {
       reason_ = "server closed the connection";
       warn_close_ = !is_expected_close(end.ec);

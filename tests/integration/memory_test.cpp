@@ -95,6 +95,9 @@ TEST_F(Memory, BudgetRefusesOnlyTheSessionThatWouldPassIt) {
 // After a 500 MB Query and the end of its session, pgshift's resident memory comes
 // back to within 20 MB of what it was before.
 TEST_F(Memory, RssReturnsAfterA500MbQuery) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "a sanitizer's allocator keeps freed memory (quarantine): RSS says nothing there";
+#endif
   constexpr std::size_t kMessage = 500u * 1000 * 1000;
   Pgshift proxy(cluster());
   {
@@ -108,7 +111,13 @@ TEST_F(Memory, RssReturnsAfterA500MbQuery) {
     RawClient client(proxy.port());
     client.login();
     ASSERT_TRUE(client.send(query_of_size(kMessage)));
-    const auto answer = client.read_until_ready();
+    // Parsing 500 MB takes pgshift and PostgreSQL a while on a busy machine.
+    std::vector<BackendMessage> answer;
+    while (answer.empty() || answer.back().type != 'Z') {
+      auto m = client.read(180s);
+      ASSERT_TRUE(m) << "connection closed after " << describe(answer);
+      answer.push_back(std::move(*m));
+    }
     EXPECT_EQ(first_value(answer), literal_length(kMessage));
     client.terminate();
   }
