@@ -55,6 +55,9 @@ constexpr Range kStatusInterval{100, 86'400'000};
 constexpr Range kShadowTimeout{100, 86'400'000};
 constexpr Range kCacheBytes{1 << 16, std::int64_t{16} << 30};
 constexpr Range kPort{1, 65535};
+constexpr Range kCutoverTimeout{1, kMaxTimeoutMs};
+constexpr Range kWindow{1, 86'400};
+constexpr Range kMinCompared{0, std::numeric_limits<std::int32_t>::max()};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
                                                      "error", "critical", "off"};
@@ -83,7 +86,7 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename"}},
+      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
@@ -98,7 +101,13 @@ const std::vector<Section>& schema() {
         "max_buffered_bytes", "buffer_size", "max_connections"}},
       {"log", {"level"}},
       {"client_tls", {"mode", "cert", "key"}},
-      {"primary", {"host", "port", "connect_timeout_ms", "tls"}},
+      {"primary", {"host", "port", "connect_timeout_ms", "tls", "login"}},
+      {"primary.login", {"client_user", "user", "password", "password_env"}},
+      {"admin", {"user", "password", "password_env", "auth"}},
+      {"cutover",
+       {"at", "when_ready", "deadline", "max_lag_ms", "max_mismatch_rate", "window_s", "min_compared",
+        "prepare_timeout_ms", "drain_timeout_ms", "catchup_timeout_ms", "unmovable", "fence_old", "state_file",
+        "databases", "control_user"}},
       {"primary.tls", {"mode", "ca", "cert", "key"}},
   };
   return sections;
@@ -252,11 +261,16 @@ class Loader {
     load_renames(root, cfg.renames);
 
     if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
+    if (const toml::table* t = section(root, "", "admin")) load_admin(*t, cfg.admin);
+    if (const toml::table* t = section(root, "", "cutover")) load_cutover(*t, cfg.cutover);
+    if (!base_dir_.empty() && fs::path(cfg.cutover.state_file).is_relative())
+      cfg.cutover.state_file = (base_dir_ / cfg.cutover.state_file).string();
 
     const toml::table* primary = section(root, "", "primary");
     if (primary) {
       check_unknown(*primary, "primary");
       load_upstream(*primary, "primary", cfg.primary);
+      load_logins(*primary, "primary", cfg.primary_logins);
     } else if (!root.contains("primary")) {
       error("primary.host", "missing required key (set [primary] host and port)");
       error("primary.port", "missing required key (set [primary] host and port)");
@@ -426,11 +440,7 @@ class Loader {
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
     millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
     millis_into(t, "shadow", "idle_timeout_ms", kShadowTimeout, sh.idle_timeout);
-    if (const toml::node* n = t.get("login")) {
-      const toml::array* a = n->as_array();
-      if (!a) return error("shadow.login", "expected an array of tables ([[shadow.login]])");
-      for (std::size_t i = 0; i < a->size(); ++i) load_login((*a)[i], "shadow.login[" + std::to_string(i) + "]", sh);
-    }
+    load_logins(t, "shadow", sh.logins);
     if (const toml::table* c = section(t, "shadow", "compare")) {
       check_unknown(*c, "shadow.compare");
       strings(*c, "shadow.compare", "ignore_columns", sh.compare.ignore_columns);
@@ -439,24 +449,122 @@ class Loader {
     }
   }
 
-  void load_login(const toml::node& n, const std::string& path, Shadow& sh) {
+  // [[SECTION.login]] tables, reported as SECTION.login[N].key.
+  void load_logins(const toml::table& t, const std::string& section, std::vector<ServerLogin>& out) {
+    const toml::node* n = t.get("login");
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) return error(section + ".login", "expected an array of tables ([[" + section + ".login]])");
+    for (std::size_t i = 0; i < a->size(); ++i)
+      load_login((*a)[i], section + ".login[" + std::to_string(i) + "]", section + ".login", out);
+  }
+
+  void load_login(const toml::node& n, const std::string& path, std::string_view known_section,
+                  std::vector<ServerLogin>& out) {
     const toml::table* l = n.as_table();
     if (!l) return error(path, "expected a table");
-    const Section* known = find_section("shadow.login");
+    const Section* known = find_section(known_section);
     for (auto&& [k, v] : *l)
       if (std::find(known->keys.begin(), known->keys.end(), k.str()) == known->keys.end())
         error(path + "." + std::string(k.str()), "unknown key");
-    ShadowLogin login;
+    ServerLogin login;
     if (!l->contains("client_user")) error(path + ".client_user", "missing required key (\"*\" for everyone)");
     string(*l, path, "client_user", login.client_user);
     string(*l, path, "user", login.user);
-    string(*l, path, "password", login.password);
+    password_into(*l, path, login.password);
+    out.push_back(std::move(login));
+  }
+
+  // `password`, or the environment variable `password_env` names.
+  void password_into(const toml::table& t, const std::string& path, std::string& out) {
+    string(t, path, "password", out);
     std::string env;
-    if (string(*l, path, "password_env", env)) {
-      if (const char* v = std::getenv(env.c_str())) login.password = v;
+    if (string(t, path, "password_env", env)) {
+      if (const char* v = std::getenv(env.c_str())) out = v;
       else error(path + ".password_env", "environment variable " + in_quotes(env) + " is not set");
     }
-    sh.logins.push_back(std::move(login));
+  }
+
+  void load_admin(const toml::table& t, Admin& admin) {
+    check_unknown(t, "admin");
+    string(t, "admin", "user", admin.user);
+    password_into(t, "admin", admin.password);
+    if (string(t, "admin", "auth", admin.auth) && admin.auth != "scram-sha-256" && admin.auth != "md5")
+      error("admin.auth", "must be one of scram-sha-256, md5 (got " + in_quotes(admin.auth) + ")");
+  }
+
+  // One of `choices` for key `name`, as its index; nullopt when absent or wrong (reported).
+  template <std::size_t N>
+  std::optional<std::size_t> choice(const toml::table& t, std::string_view path, std::string_view name,
+                                    const std::array<std::string_view, N>& choices) {
+    std::string s;
+    if (!string(t, path, name, s)) return std::nullopt;
+    for (std::size_t i = 0; i < N; ++i)
+      if (choices[i] == s) return i;
+    error(join_key(path, name), "must be one of " + join_list(choices, ", ") + " (got " + in_quotes(s) + ")");
+    return std::nullopt;
+  }
+
+  // An RFC 3339 time with an offset, as a TOML date-time or as a string.
+  void time_into(const toml::table& t, std::string_view path, std::string_view name,
+                 std::optional<Cutover::TimePoint>& out) {
+    const toml::node* n = t.get(name);
+    if (!n) return;
+    std::string text;
+    if (const toml::value<std::string>* v = n->as_string()) text = v->get();
+    if (auto parsed = n->is_date_time() ? std::optional<toml::date_time>(n->as_date_time()->get())
+                                        : parse_date_time(text)) {
+      if (parsed->offset) {
+        out = to_time_point(*parsed);
+        return;
+      }
+    }
+    error(join_key(path, name), "expected an RFC 3339 time with an offset, such as \"2026-12-01T21:00:00Z\"");
+  }
+
+  // toml++ reads RFC 3339 date-times; a string value is parsed the same way.
+  static std::optional<toml::date_time> parse_date_time(const std::string& text) {
+    if (text.empty() || text.find_first_of("\n\"=#[") != std::string::npos) return std::nullopt;
+#if TOML_EXCEPTIONS
+    try {
+      toml::table doc = toml::parse("v = " + text);
+      if (auto* v = doc.get("v"); v && v->is_date_time()) return v->as_date_time()->get();
+    } catch (const toml::parse_error&) {
+    }
+#else
+    toml::parse_result doc = toml::parse("v = " + text);
+    if (doc)
+      if (auto* v = doc.table().get("v"); v && v->is_date_time()) return v->as_date_time()->get();
+#endif
+    return std::nullopt;
+  }
+
+  static Cutover::TimePoint to_time_point(const toml::date_time& dt) {
+    using namespace std::chrono;
+    const sys_days day = year_month_day{year{dt.date.year}, month{dt.date.month}, std::chrono::day{dt.date.day}};
+    const auto local = day + hours{dt.time.hour} + minutes{dt.time.minute} + seconds{dt.time.second} +
+                       duration_cast<system_clock::duration>(nanoseconds{dt.time.nanosecond});
+    return Cutover::TimePoint(local - minutes{dt.offset->minutes});
+  }
+
+  void load_cutover(const toml::table& t, Cutover& c) {
+    check_unknown(t, "cutover");
+    time_into(t, "cutover", "at", c.at);
+    time_into(t, "cutover", "deadline", c.deadline);
+    boolean(t, "cutover", "when_ready", c.when_ready);
+    millis_into(t, "cutover", "max_lag_ms", kCutoverTimeout, c.max_lag);
+    number(t, "cutover", "max_mismatch_rate", c.max_mismatch_rate);
+    if (auto w = integer(t, "cutover", "window_s", kWindow)) c.window = std::chrono::seconds(*w);
+    integer_into(t, "cutover", "min_compared", kMinCompared, c.min_compared);
+    millis_into(t, "cutover", "prepare_timeout_ms", kCutoverTimeout, c.prepare_timeout);
+    millis_into(t, "cutover", "drain_timeout_ms", kCutoverTimeout, c.drain_timeout);
+    millis_into(t, "cutover", "catchup_timeout_ms", kCutoverTimeout, c.catchup_timeout);
+    static constexpr std::array<std::string_view, 2> unmovable{"wait", "close"}, fence{"none", "read_only"};
+    if (auto i = choice(t, "cutover", "unmovable", unmovable)) c.unmovable = *i ? Unmovable::close : Unmovable::wait;
+    if (auto i = choice(t, "cutover", "fence_old", fence)) c.fence_old = *i ? Fence::read_only : Fence::none;
+    string(t, "cutover", "state_file", c.state_file);
+    strings(t, "cutover", "databases", c.databases);
+    string(t, "cutover", "control_user", c.control_user);
   }
 
   void boolean(const toml::table& t, std::string_view path, std::string_view name, bool& out) {
@@ -699,9 +807,11 @@ bool parse_endpoint(const std::string& text, Endpoint& out) {
   return true;
 }
 
-const ShadowLogin* Shadow::login_for(const std::string& client_user) const {
-  const ShadowLogin* fallback = nullptr;
-  for (const ShadowLogin& l : logins) {
+std::string_view to_string(Side s) noexcept { return s == Side::primary ? "primary" : "shadow"; }
+
+const ServerLogin* find_login(const std::vector<ServerLogin>& logins, const std::string& client_user) {
+  const ServerLogin* fallback = nullptr;
+  for (const ServerLogin& l : logins) {
     if (l.client_user == client_user) return &l;
     if (l.client_user == "*") fallback = &l;
   }
@@ -787,6 +897,15 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
       if (f.size() != 16 || f.find_first_not_of("0123456789abcdef") != std::string::npos)
         add("shadow.compare.ignore_fingerprints", "expected 16 lower-case hex digits, got \"" + f + "\"");
   }
+
+  // [cutover]: a switch needs somewhere to switch to.
+  const Cutover& co = cfg.cutover;
+  if (co.max_mismatch_rate < 0 || co.max_mismatch_rate > 1) add("cutover.max_mismatch_rate", "must be between 0 and 1");
+  if (co.state_file.empty()) add("cutover.state_file", "must not be empty");
+  if ((co.at || co.when_ready) && !cfg.shadow.enabled)
+    add(co.at ? "cutover.at" : "cutover.when_ready", "a configured cutover needs a [shadow] section (the new database)");
+  if (co.at && co.deadline && *co.deadline <= *co.at) add("cutover.deadline", "must be later than cutover.at");
+  if (cfg.admin.user.empty()) add("admin.user", "must not be empty");
 
   // [[rename]]: names present, one rule per column, no chains.
   for (std::size_t i = 0; i < cfg.renames.size(); ++i) {

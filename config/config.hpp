@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgshift::config {
@@ -53,14 +54,26 @@ struct RenameRule {
   bool expand = false;
 };
 
-// [[shadow.login]]: how pgshift logs in to the shadow for a client user
-// (client authentication is relayed to the primary, so pgshift never knows
-// the client's password).
-struct ShadowLogin {
+// The two servers a migration involves, as configured: [primary] (the old
+// database) and [shadow] (the new one, "the target"). Which of them serves
+// clients changes at a cutover; the names do not.
+enum class Side : std::uint8_t { primary, shadow };
+constexpr Side other(Side s) noexcept { return s == Side::primary ? Side::shadow : Side::primary; }
+std::string_view to_string(Side s) noexcept;
+
+// [[shadow.login]] and [[primary.login]]: how pgshift logs in to a server by
+// itself for a client user (client authentication is relayed to the server
+// that serves the client, so pgshift never knows the client's password): the
+// shadow's mirror connections, and the connections a cutover moves sessions to.
+struct ServerLogin {
   std::string client_user;  // "*": every user without an entry of its own
   std::string user;         // empty: the client's user name
   std::string password;     // or read from the environment variable password_env
 };
+using ShadowLogin = ServerLogin;
+
+// The login for a client user in `logins`, or null when there is none.
+const ServerLogin* find_login(const std::vector<ServerLogin>& logins, const std::string& client_user);
 
 // [shadow.compare]: noise rules.
 struct CompareRules {
@@ -85,11 +98,45 @@ struct Shadow {
   std::chrono::milliseconds status_interval{10000};
   std::chrono::milliseconds apply_timeout{30000};  // a shadow connection without progress this long is dropped
   std::chrono::milliseconds idle_timeout{60000};   // a shared shadow connection no open session uses is closed
-  std::vector<ShadowLogin> logins;
+  std::vector<ServerLogin> logins;
   CompareRules compare;
 
   // The login for a client user, or null when there is none.
-  const ShadowLogin* login_for(const std::string& client_user) const;
+  const ServerLogin* login_for(const std::string& client_user) const { return find_login(logins, client_user); }
+};
+
+// [admin]: the SQL admin console, the database named "pgshift" on pgshift's
+// own listen address. pgshift checks this password itself (never relayed).
+struct Admin {
+  std::string user = "pgshift";
+  std::string password;               // or password_env; empty: the console refuses every login
+  std::string auth = "scram-sha-256";  // or "md5"
+};
+
+// [cutover]: when and how the switch to the other server happens.
+enum class Unmovable { wait, close };
+enum class Fence { none, read_only };
+struct Cutover {
+  using TimePoint = std::chrono::system_clock::time_point;
+  std::optional<TimePoint> at;        // run CUTOVER at this time ...
+  bool when_ready = false;            // ... or as soon as the guardrails hold (from `at` on, if set)
+  std::optional<TimePoint> deadline;  // give up the configured cutover after this
+  // Guardrails.
+  std::chrono::milliseconds max_lag{1000};
+  double max_mismatch_rate = 0.001;  // mismatched / compared over the window
+  std::chrono::seconds window{60};
+  std::uint64_t min_compared = 0;    // comparisons the window must hold
+  // Bounds of the switch.
+  std::chrono::milliseconds prepare_timeout{10000};
+  std::chrono::milliseconds drain_timeout{5000};
+  std::chrono::milliseconds catchup_timeout{5000};
+  Unmovable unmovable = Unmovable::wait;
+  Fence fence_old = Fence::none;
+  std::string state_file = "pgshift-state.json";  // relative to the config file's folder
+  std::vector<std::string> databases;  // sequences copied besides those of sessions' databases
+  // The client user whose [[X.login]] the cutover's own connections use
+  // (sequences, fence); empty: a session's user on that database, or "postgres".
+  std::string control_user;
 };
 
 // [rewrite]
@@ -126,10 +173,22 @@ struct Config {
 
   ClientTls client_tls;  // [client_tls]
   Upstream primary;      // [primary]
+  std::vector<ServerLogin> primary_logins;  // [[primary.login]]
 
   Shadow shadow;                    // [shadow]
   Rewrite rewrite;                  // [rewrite]
   std::vector<RenameRule> renames;  // [[rename]]
+  Admin admin;                      // [admin]
+  Cutover cutover;                  // [cutover]
+
+  const Upstream& upstream(Side s) const noexcept { return s == Side::primary ? primary : shadow.server; }
+  const std::vector<ServerLogin>& logins(Side s) const noexcept {
+    return s == Side::primary ? primary_logins : shadow.logins;
+  }
+  // The database a client's database maps to on that server ([shadow] database).
+  const std::string& database_on(Side s, const std::string& client_database) const noexcept {
+    return s == Side::shadow && !shadow.database.empty() ? shadow.database : client_database;
+  }
 };
 
 // A load or validation failure. `what()` reads "FILE: KEY: REASON".

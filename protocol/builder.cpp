@@ -64,6 +64,36 @@ void append_fields(std::string& out, char type, const ErrorSpec& e) {
 void append_error_response(std::string& out, const ErrorSpec& e) { append_fields(out, 'E', e); }
 void append_notice_response(std::string& out, const ErrorSpec& e) { append_fields(out, 'N', e); }
 
+void append_row_description(std::string& out, const std::vector<std::string>& columns) {
+  constexpr std::uint32_t text_oid = 25;
+  MessageWriter w(out);
+  w.begin('T').u16(static_cast<std::uint16_t>(columns.size()));
+  for (const std::string& c : columns)  // no table, type text, variable length, no modifier, text format
+    w.cstring(c).u32(0).u16(0).u32(text_oid).u16(0xFFFF).u32(0xFFFFFFFF).u16(0);
+  w.end();
+}
+
+void append_data_row(std::string& out, const std::vector<std::optional<std::string>>& values) {
+  MessageWriter w(out);
+  w.begin('D').u16(static_cast<std::uint16_t>(values.size()));
+  for (const auto& v : values) {
+    if (!v) {
+      w.u32(0xFFFFFFFF);
+      continue;
+    }
+    w.u32(static_cast<std::uint32_t>(v->size())).raw(*v);
+  }
+  w.end();
+}
+
+void append_command_complete(std::string& out, std::string_view tag) { MessageWriter(out).begin('C').cstring(tag).end(); }
+
+void append_empty_query_response(std::string& out) { MessageWriter(out).begin('I').end(); }
+
+void append_simple(std::string& out, char type) { MessageWriter(out).begin(type).end(); }
+
+void append_no_parameters(std::string& out) { MessageWriter(out).begin('t').u16(0).end(); }
+
 void append_ready_for_query(std::string& out, char status) {
   MessageWriter(out).begin('Z').u8(static_cast<std::uint8_t>(status)).end();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,6 +64,16 @@ void append_close(std::string& out, char kind, std::string_view name);
 void append_copy_data(std::string& out, std::string_view data);
 void append_copy_done(std::string& out);
 void append_password(std::string& out, std::string_view password);
+
+// Results pgshift answers itself (the admin console): text columns.
+void append_row_description(std::string& out, const std::vector<std::string>& columns);
+void append_data_row(std::string& out, const std::vector<std::optional<std::string>>& values);
+void append_command_complete(std::string& out, std::string_view tag);
+void append_empty_query_response(std::string& out);
+// Extended-protocol acknowledgements: ParseComplete '1', BindComplete '2',
+// CloseComplete '3', NoData 'n', and a ParameterDescription without parameters.
+void append_simple(std::string& out, char type);
+void append_no_parameters(std::string& out);
 
 // Untyped packets.
 void append_startup_message(std::string& out,

@@ -20,23 +20,29 @@
 // GSSAPI, SSPI and Kerberos are refused. Error texts never contain the password.
 // Password-derived buffers are wiped (OPENSSL_cleanse) once used, and the password when
 // the object dies.
+//
+// SCRAM pass-through: built from ScramClientKeys (a ClientKey and its verifier) instead of a
+// password, it logs in to a server that stores the same verifier without knowing the
+// password, as PgBouncer does with the keys it recovers from its own clients' proofs.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "protocol/frame.hpp"
+#include "protocol/scram.hpp"
 
 namespace pgshift::protocol {
 
 class ClientAuth {
  public:
   static constexpr std::size_t max_server_nonce = 1024;
-  static constexpr std::uint32_t max_iterations = 10'000'000;
+  static constexpr std::uint32_t max_iterations = scram::max_iterations;
 
   struct Options {
     // Testing only: the SCRAM client nonce (printable ASCII without ','). Empty: 18
@@ -50,6 +56,15 @@ class ClientAuth {
   ClientAuth(std::string user, std::string password)
       : ClientAuth(std::move(user), std::move(password), Options{}) {}
   ClientAuth(std::string user, std::string password, Options options);
+  // SCRAM pass-through: log in with the ClientKey and verifier a ServerAuth recovered from
+  // a client's proof (ServerAuth::client_keys()) instead of a password. The proof is
+  // ClientKey XOR HMAC(H(ClientKey), AuthMessage) and the server's signature is checked
+  // with the verifier's ServerKey. Only SCRAM-SHA-256 works, and only when the server sends
+  // the verifier's salt and iteration count (it stores the same verifier); anything else
+  // fails with a reason.
+  ClientAuth(std::string user, ScramClientKeys keys)
+      : ClientAuth(std::move(user), std::move(keys), Options{}) {}
+  ClientAuth(std::string user, ScramClientKeys keys, Options options);
   ~ClientAuth();
   ClientAuth(const ClientAuth&) = delete;
   ClientAuth& operator=(const ClientAuth&) = delete;
@@ -98,6 +113,7 @@ class ClientAuth {
   std::string client_nonce_;
   std::string client_first_bare_;
   std::array<unsigned char, 32> server_signature_{};  // expected, password-derived
+  std::optional<ScramClientKeys> keys_;               // pass-through instead of password_
 };
 
 }  // namespace pgshift::protocol

@@ -1,5 +1,6 @@
 // What every session shares: the configuration, TLS contexts, the cancel key
-// registry and the counters the listener uses to drain.
+// registry, the counters the listener uses to drain, and the cutover's view
+// of the sessions (which server serves, who must move at a switch).
 #pragma once
 
 #include <atomic>
@@ -11,11 +12,15 @@
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/memory_budget.hpp"
+#include "proxy/cutover/members.hpp"
 #include "shadow/mirror.hpp"
 
 namespace pgshift::proxy {
 
 class Session;
+namespace cutover {
+class Coordinator;
+}
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
@@ -33,6 +38,17 @@ struct ProxyContext {
   shadow::CompareRules compare_rules;        // for sampled reads' results
 
   std::atomic<std::size_t> sessions{0};
+
+  // The server that serves clients; a cutover changes it (sessions read it
+  // when they connect, after the members' gate).
+  std::atomic<config::Side> serving{config::Side::primary};
+  ssl::context* tls(config::Side s) const noexcept {
+    return s == config::Side::primary ? server_tls.get() : shadow_tls.get();
+  }
+  cutover::Members members;
+  std::atomic<int> read_percent{0};                // CUTOVER READS: share of read-only units for the target
+  std::atomic<std::uint64_t> reads_routed{0};      // units the target served
+  cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "proxy/cutover/coordinator.hpp"
 #include "proxy/server_conn.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shadow_applier.hpp"
@@ -56,6 +57,33 @@ Listener::~Listener() {
   if (applier_) applier_->stop();
 }
 
+// A restart must not undo a cutover: the state file decides which server
+// serves, whatever the configuration says.
+bool Listener::restore_state(cutover::State& state) {
+  std::string error;
+  std::optional<cutover::State> saved = cutover::load_state(ctx_.cfg.cutover.state_file, error);
+  if (!error.empty()) {
+    spdlog::critical("cutover: {}", error);
+    return false;
+  }
+  if (!saved) return true;
+  if (!ctx_.cfg.shadow.enabled && saved->serving == config::Side::shadow) {
+    spdlog::critical("cutover: {} says the [shadow] server serves (phase {}, epoch {}), but the configuration has no "
+                     "[shadow]: refusing to serve the old primary",
+                     ctx_.cfg.cutover.state_file, cutover::to_string(saved->phase), saved->epoch);
+    return false;
+  }
+  state = *saved;
+  if (state.serving == config::Side::shadow)
+    spdlog::warn("cutover: {} says the cutover happened (phase {}, epoch {}, {}): serving the shadow server {}:{}",
+                 ctx_.cfg.cutover.state_file, cutover::to_string(state.phase), state.epoch, state.changed,
+                 ctx_.cfg.shadow.server.address.host, ctx_.cfg.shadow.server.address.port);
+  else
+    spdlog::info("cutover: state file {}: phase {}, epoch {}", ctx_.cfg.cutover.state_file,
+                 cutover::to_string(state.phase), state.epoch);
+  return true;
+}
+
 int Listener::run() {
   std::string error;
   ctx_.client_tls = make_client_tls(ctx_.cfg.client_tls, error);
@@ -91,16 +119,29 @@ int Listener::run() {
   spdlog::info("pgshift {} listening on {}:{}, primary {}:{}, {} I/O thread(s), {} rename rule(s){}", PGSHIFT_VERSION,
                ctx_.cfg.listen.host, ctx_.cfg.listen.port, ctx_.cfg.primary.address.host,
                ctx_.cfg.primary.address.port, ios_.size(), ctx_.cfg.renames.size(),
-               ctx_.cfg.rewrite.strict ? " (strict)" : "");
+               ctx_.cfg.rewrite.strict ? " (strict)" : "");  // the state file may say the shadow serves: see below
 
-  if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror) {
+  cutover::State state;
+  if (!restore_state(state)) return 2;
+  ctx_.serving = state.serving;
+  if (state.phase == cutover::Phase::reads) ctx_.read_percent = state.read_percent;
+  if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && state.phase != cutover::Phase::completed) {
     const config::Shadow& sh = ctx_.cfg.shadow;
+    const config::Side target = config::other(state.serving);
+    const config::Upstream& up = ctx_.cfg.upstream(target);
     ctx_.mirror = std::make_unique<shadow::Mirror>(sh.queue_transactions, sh.queue_bytes);
     ctx_.compare_rules = compare_rules(sh.compare);
-    applier_ = std::make_unique<ShadowApplier>(ctx_.cfg, *ctx_.mirror, ctx_.shadow_tls.get(), ctx_.limits);
+    applier_ = std::make_unique<ShadowApplier>(ctx_.cfg, *ctx_.mirror,
+                                               std::array{ctx_.server_tls.get(), ctx_.shadow_tls.get()}, ctx_.limits,
+                                               target);
     applier_->start();
-    spdlog::info("shadow: mirroring committed writes to {}:{} (mismatches to {})", sh.server.address.host,
-                 sh.server.address.port, sh.mismatch_log);
+    spdlog::info("shadow: mirroring committed writes to the {} server {}:{} (mismatches to {})",
+                 config::to_string(target), up.address.host, up.address.port, sh.mismatch_log);
+  }
+  if (ctx_.cfg.shadow.enabled) {
+    coordinator_ = std::make_unique<cutover::Coordinator>(ctx_, main_io, state);
+    ctx_.coordinator = coordinator_.get();
+    coordinator_->start();
   }
 
   asio::co_spawn(main_io, accept_loop(), asio::detached);
@@ -132,7 +173,8 @@ awaitable<void> Listener::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    auto session = std::make_shared<Session>(std::move(socket), ctx_, *rewriters_[slot], *shadow_rewriters_[slot]);
+    auto session = std::make_shared<Session>(std::move(socket), ctx_,
+                                             std::array{rewriters_[slot].get(), shadow_rewriters_[slot].get()});
     {
       std::lock_guard lock(ctx_.live_mutex);
       ctx_.live.insert(session);

@@ -9,6 +9,8 @@
 //   void on_stream(const protocol::Header&)  a large message passes through unseen
 //   Verdict on_message(const protocol::Frame&, WriteBatch&, error_code&)
 //   bool stopping()                          the session is closing
+//   Stream& destination()                    where decided messages go (a cutover changes it)
+//   awaitable<void> released()               after a `hold`: returns once the message may go
 #pragma once
 
 #include <algorithm>
@@ -25,6 +27,7 @@ enum class Verdict {
   drop,        // send nothing (the handler may have written its own message to the batch)
   stop_after,  // forward, then end this direction (Terminate)
   fail,        // protocol error in this message: end, error_code set
+  hold,        // not yet: send what came before, wait for released(), then decide again
 };
 
 struct PumpEnd {
@@ -38,7 +41,7 @@ struct PumpEnd {
 template <class Handler>
 std::size_t frame_messages(std::string_view data, std::size_t& passing, protocol::Direction dir,
                            const protocol::Limits& limits, std::size_t capacity, Handler& h,
-                           WriteBatch& out, PumpEnd& end, bool& stop, std::size_t& grow_to) {
+                           WriteBatch& out, PumpEnd& end, bool& stop, bool& held, std::size_t& grow_to) {
   std::size_t pos = 0;
   while (pos < data.size()) {
     const std::string_view rest = data.substr(pos);
@@ -82,6 +85,9 @@ std::size_t frame_messages(std::string_view data, std::size_t& passing, protocol
       case Verdict::fail:
         end.bad_type = r.frame.type;
         return pos;
+      case Verdict::hold:
+        held = true;
+        return pos;
     }
     pos += r.frame.bytes.size();
   }
@@ -89,8 +95,8 @@ std::size_t frame_messages(std::string_view data, std::size_t& passing, protocol
 }
 
 template <class Handler>
-awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, Stream& to, WriteBatch& out,
-                        protocol::Direction dir, const protocol::Limits& limits, Handler& h) {
+awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol::Direction dir,
+                        const protocol::Limits& limits, Handler& h) {
   std::size_t passing = 0;
   PumpEnd end;
   bool buffered = in.size() > 0;  // bytes that arrived with the end of login
@@ -103,17 +109,22 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, Stream& to, WriteBatch& ou
     }
     buffered = false;
 
-    bool stop = false;
+    bool stop = false, held = false;
     std::size_t grow_to = 0;
     const std::size_t used = frame_messages(in.data(), passing, dir, limits, in.capacity(), h, out,
-                                            end, stop, grow_to);
+                                            end, stop, held, grow_to);
     if (!out.empty()) {
-      auto [wec, wn] = co_await to.write(out.buffers());
+      auto [wec, wn] = co_await h.destination().write(out.buffers());
       out.clear();
       if (wec) co_return PumpEnd{wec, true};
     }
     in.consume(used);
     if (end.ec || stop) co_return end;
+    if (held) {  // the held message is still at the front of `in`
+      co_await h.released();
+      buffered = true;
+      continue;
+    }
     if (grow_to && !in.reserve(grow_to)) co_return PumpEnd{make_error_code(std::errc::not_enough_memory)};
     if (!grow_to) in.shrink_when_empty();
   }

@@ -71,7 +71,7 @@ Verdict QueryHook::query(const Frame& f, WriteBatch& out) {
   protocol::QueryView q;
   last_ = nullptr;
   if (!q.parse(f)) return Verdict::forward;  // the server reports malformed messages itself
-  const rewrite::Analysis& a = rewriter_.analyze(q.sql);
+  const rewrite::Analysis& a = rewriter_->analyze(q.sql);
   last_ = &a;
   if (tracking()) {
     Expected e{Expected::Kind::query, {}};
@@ -88,17 +88,34 @@ Verdict QueryHook::parse(const Frame& f, WriteBatch& out) {
   protocol::ParseView p;
   last_ = nullptr;
   if (!p.parse(f)) return Verdict::forward;
-  const rewrite::Analysis& a = rewriter_.analyze(p.sql);
+  const rewrite::Analysis& a = rewriter_->analyze(p.sql);
   last_ = &a;
-  if (tracking()) {
-    RenamesPtr renames = a.outputs.size() == 1 ? renames_for(a, 0) : nullptr;
-    if (renames) statements_[std::string(p.name)] = std::move(renames);
-    else statements_.erase(std::string(p.name));
-  }
+  learn_outputs(p, a);
   const std::string* replacement = decide(p.sql, a);
   if (!replacement) return Verdict::forward;
   protocol::append_parse(out.own(), p.name, *replacement, p.types);  // same name and parameter types
   return Verdict::drop;
+}
+
+void QueryHook::learn_outputs(const protocol::ParseView& p, const rewrite::Analysis& a) {
+  if (!tracking()) return;
+  RenamesPtr renames = a.outputs.size() == 1 ? renames_for(a, 0) : nullptr;
+  if (renames) statements_[std::string(p.name)] = std::move(renames);
+  else statements_.erase(std::string(p.name));
+}
+
+void QueryHook::rebind(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses) {
+  rewriter_ = &rewriter;
+  statements_.clear();
+  portals_.clear();
+  expected_.clear();
+  leading_syncs_ = 0;
+  last_ = nullptr;
+  for (std::string_view bytes : named_parses) {
+    const protocol::ParseResult r = protocol::parse_frame(bytes, protocol::Direction::frontend, protocol::Limits{});
+    protocol::ParseView p;
+    if (r.status == protocol::ParseStatus::complete && p.parse(r.frame)) learn_outputs(p, rewriter_->analyze(p.sql));
+  }
 }
 
 QueryHook::RenamesPtr QueryHook::renames_for(const rewrite::Analysis& a, std::size_t i) {

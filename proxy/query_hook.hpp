@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/pump.hpp"
 #include "rewrite/rewrite.hpp"
@@ -27,7 +28,13 @@ class QueryHook {
   using Renames = std::vector<rewrite::OutputRename>;
   using RenamesPtr = std::shared_ptr<const Renames>;
 
-  QueryHook(rewrite::Rewriter& rewriter, bool strict) : rewriter_(rewriter), strict_(strict) {}
+  QueryHook(rewrite::Rewriter& rewriter, bool strict) : rewriter_(&rewriter), strict_(strict) {}
+
+  // A cutover moved the session to a server with other rename rules; at a
+  // transaction boundary, so only the named statements (the client's Parse
+  // messages, whole) carry over.
+  void rebind(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses);
+  rewrite::Rewriter& rewriter() const noexcept { return *rewriter_; }
 
   // A client message about to go to the server.
   Verdict on_client(const protocol::Frame& f, WriteBatch& out);
@@ -47,7 +54,7 @@ class QueryHook {
   // when no analysis is in use (a session's end).
   void release_memory() noexcept {
     last_ = nullptr;
-    rewriter_.release_memory();
+    rewriter_->release_memory();
   }
 
  private:
@@ -70,9 +77,10 @@ class QueryHook {
   Verdict row_description(const protocol::Frame& f, WriteBatch& out);
   void finished_statement();
   void ready_for_query();
-  bool tracking() const noexcept { return rewriter_.has_rules(); }
+  bool tracking() const noexcept { return rewriter_->has_rules(); }
+  void learn_outputs(const protocol::ParseView& p, const rewrite::Analysis& a);
 
-  rewrite::Rewriter& rewriter_;
+  rewrite::Rewriter* rewriter_;
   bool strict_;
   const rewrite::Analysis* last_ = nullptr;
   Counters counters_;

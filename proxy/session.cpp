@@ -7,6 +7,7 @@
 #include "protocol/builder.hpp"
 #include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
+#include "proxy/admin/console.hpp"
 #include "proxy/frame_io.hpp"
 
 namespace pgshift::proxy {
@@ -46,13 +47,26 @@ struct Session::ClientSide {
     if (s.recorder_) s.recorder_->on_streamed_client(h.type);
   }
   bool stopping() const noexcept { return s.stopping_; }
+  Stream& destination() noexcept { return s.server_->stream; }  // a cutover swaps server_
+  awaitable<void> released() { return s.released(); }
 
   Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
+    if (s.switch_ == SwitchState::held) {  // a cutover holds the session at a boundary
+      if (s.waiting_since_ == std::chrono::steady_clock::time_point{}) s.waiting_since_ = std::chrono::steady_clock::now();
+      return Verdict::hold;
+    }
+    // The reads phase: a read-only unit starting here may go to the target
+    // (hold it while the server side changes connection).
+    if (s.route_ == Route::none && s.switchable_ && s.at_transaction_boundary() && s.route_read(f)) return Verdict::hold;
     switch (f.type) {
       case 'Q':  // simple query: one ReadyForQuery at the end
       case 'S':  // Sync closes an extended-protocol batch
       case 'F':  // FunctionCall
         ++s.pending_ready_;
+        s.trailing_ = false;
+        break;
+      case 'P': case 'B': case 'D': case 'E': case 'C': case 'H':  // part of a batch a Sync will close
+        s.trailing_ = true;
         break;
       case 'X':
         s.client_terminated_ = true;
@@ -64,7 +78,11 @@ struct Session::ClientSide {
         break;
     }
     const Verdict v = s.hook_.on_client(f, out);  // classify, rewrite
-    if (s.recorder_) s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
+    if (s.switchable_) s.note_client_message(f);  // what a cutover must carry over
+    if (s.recorder_) {
+      s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
+      if (s.route_ == Route::active) s.recorder_->unsample();  // the target serves it: nothing to compare
+    }
     return v;
   }
 };
@@ -75,15 +93,20 @@ struct Session::ServerSide {
   void on_stream(const protocol::Header&) noexcept {
     if (s.recorder_) s.recorder_->on_streamed_server();  // a row too large to digest
   }
-  bool stopping() const noexcept { return s.stopping_; }
+  // A held session's server side belongs to the cutover until it is released.
+  bool stopping() const noexcept { return s.stopping_ || s.switch_ == SwitchState::held || s.route_ == Route::asked; }
+  Stream& destination() noexcept { return s.client_; }
+  awaitable<void> released() { co_return; }  // this side never holds
 
   Verdict on_message(const Frame& f, WriteBatch& out, error_code& ec) {
+    bool boundary = false;
     switch (f.type) {
       case 'Z': {
         protocol::ReadyForQueryView z;
         if (!z.parse(f)) return malformed(ec);
-        s.txn_status_ = z.status;
+        s.set_txn_status(z.status);
         if (s.pending_ready_ > 0) --s.pending_ready_;
+        boundary = s.at_transaction_boundary();
         break;
       }
       case 'S': {
@@ -102,7 +125,11 @@ struct Session::ServerSide {
         break;
     }
     if (s.recorder_) s.recorder_->on_server(f);
-    return s.hook_.on_server(f, out);  // restore renamed output column names
+    const Verdict v = s.hook_.on_server(f, out);  // restore renamed output column names
+    // A cutover waits for this boundary: forward the ReadyForQuery, then stop.
+    // ... and so does a routed read, whose connection goes back here.
+    if (boundary && v == Verdict::forward && (s.route_ == Route::active || s.hold_here())) return Verdict::stop_after;
+    return v;
   }
 
   static bool is_fatal(const Frame& f) noexcept {
@@ -118,12 +145,15 @@ struct Session::ServerSide {
 
 // ---------------------------------------------------------------------------
 
-Session::Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter, rewrite::Rewriter& shadow_rewriter)
+Session::Session(tcp::socket client, ProxyContext& ctx, std::array<rewrite::Rewriter*, 2> rewriters)
     : ctx_(ctx),
       client_(std::move(client)),
       client_in_(ctx.cfg.buffer_size),
-      hook_(rewriter, ctx.cfg.rewrite.strict),
-      shadow_rewriter_(shadow_rewriter) {}
+      rewriters_(rewriters),
+      hook_(*rewriters[0], ctx.cfg.rewrite.strict),
+      switchable_(ctx.coordinator != nullptr),
+      server_side_wake_(client_.socket().get_executor()),
+      client_side_wake_(client_.socket().get_executor()) {}
 
 Session::~Session() = default;
 
@@ -133,12 +163,16 @@ void Session::terminate() {
     self->stopping_ = true;
     self->client_.cancel();
     if (self->server_) self->server_->stream.cancel();
+    if (self->target_) self->target_->stream.cancel();
+    self->server_side_wake_.cancel();
+    self->client_side_wake_.cancel();
   });
 }
 
 awaitable<void> Session::run() {
   auto self = shared_from_this();
   started_ = std::chrono::steady_clock::now();
+  shared_status_since_ = started_.time_since_epoch().count();
   peer_ = endpoint_text(client_.socket());
   error_code ignored;
   client_.socket().set_option(tcp::no_delay(true), ignored);
@@ -148,7 +182,10 @@ awaitable<void> Session::run() {
   if (logged_in.index() == 1) {
     to_client_.clear();  // a write cut off by the timeout may have sent part of it
     fail("08P01", "pgshift: login timed out", "login timeout");
+  } else if (std::get<0>(logged_in) && !stopping_ && admin_) {
+    reason_ = co_await admin_->serve();
   } else if (std::get<0>(logged_in) && !stopping_) {
+    forwarding_ = true;
     co_await (client_to_server() && server_to_client());
   }
   co_await finish();
@@ -192,8 +229,16 @@ awaitable<bool> Session::login() {
   const std::string* app = pkt.param("application_name");
   log_open(app ? *app : std::string_view());
 
+
   if (ctx_.cfg.client_tls.mode == config::ClientTlsMode::require && !client_.is_tls()) {
     fail("28000", "pgshift requires an SSL connection (client_tls.mode = require)", "client without TLS refused");
+    co_return false;
+  }
+  // The database "pgshift" is pgshift's own admin console, never a server's.
+  if (database_ == "pgshift") {
+    admin_ = std::make_unique<admin::Console>(ctx_, client_, client_in_, peer_);
+    if (co_await admin_->authenticate(user_, fatal_, reason_)) co_return true;
+    warn_close_ = true;
     co_return false;
   }
   counted_ = true;
@@ -201,6 +246,12 @@ awaitable<bool> Session::login() {
     fail("53300", "sorry, too many clients already", "max_connections reached");
     co_return false;
   }
+  // While a cutover pauses traffic, new sessions wait here, then connect to
+  // whichever server serves by then.
+  if (ctx_.coordinator) member_ = co_await ctx_.members.admit(weak_from_this());
+  side_ = ctx_.serving.load();
+  shared_side_ = side_;
+  if (side_ != config::Side::primary) hook_.rebind(*rewriters_[static_cast<std::size_t>(side_)], {});
   co_return co_await open_server(pkt);
 }
 
@@ -302,7 +353,7 @@ awaitable<void> Session::forward_cancel(const protocol::StartupPacket& pkt) {
 
 awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
   server_ = std::make_unique<ServerConn>(tcp::socket(co_await asio::this_coro::executor), ctx_.cfg.buffer_size);
-  const ConnectResult res = co_await connect_server(ctx_.cfg.primary, ctx_.server_tls.get(), *server_);
+  const ConnectResult res = co_await connect_server(ctx_.cfg.upstream(side_), ctx_.tls(side_), *server_);
   if (res.ec) {
     fail("08006", "pgshift: " + res.detail, res.detail);
     co_return false;
@@ -313,6 +364,7 @@ awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
   std::vector<std::string_view> unrecognized;
   for (const auto& kv : pkt.params) {
     if (kv.first.starts_with("_pq_.")) unrecognized.push_back(kv.first);
+    else if (kv.first == "database") params.emplace_back(kv.first, ctx_.cfg.database_on(side_, database_));
     else params.push_back(kv);
   }
   if (pkt.minor > protocol::protocol_minor || !unrecognized.empty()) {
@@ -373,7 +425,7 @@ awaitable<bool> Session::relay_authentication() {
       }
       case 'Z': {
         protocol::ReadyForQueryView z;
-        if ((ok = z.parse(f))) txn_status_ = z.status;
+        if ((ok = z.parse(f))) set_txn_status(z.status);
         to_client_.own().append(f.bytes);
         done = true;
         break;
@@ -461,14 +513,32 @@ awaitable<bool> Session::relay_auth_reply() {
 
 awaitable<void> Session::client_to_server() {
   ClientSide h{*this};
-  const PumpEnd end = co_await pump(client_, client_in_, server_->stream, to_server_, Direction::frontend, ctx_.limits, h);
+  const PumpEnd end = co_await pump(client_, client_in_, to_server_, Direction::frontend, ctx_.limits, h);
   end_forwarding(end, true);
 }
 
+// Also where a cutover takes the session over at a transaction boundary:
+// hold() owns the server connection until the session goes on, on the same
+// server or on the other.
 awaitable<void> Session::server_to_client() {
-  ServerSide h{*this};
-  const PumpEnd end = co_await pump(server_->stream, server_->in, client_, to_client_, Direction::backend, ctx_.limits, h);
-  end_forwarding(end, false);
+  for (;;) {
+    if (!stopping_ && hold_here()) {
+      if (!co_await hold()) co_return;  // hold() ended the session and said why
+    }
+    ServerSide h{*this};
+    const PumpEnd end = co_await pump(server_->stream, server_->in, to_client_, Direction::backend, ctx_.limits, h);
+    if (!stopping_ && route_ == Route::asked) {  // a read to serve from the target
+      co_await start_route();
+      continue;
+    }
+    if (!stopping_ && route_ == Route::active && at_transaction_boundary()) {  // it was served
+      end_route();
+      continue;
+    }
+    if (!stopping_ && switch_ == SwitchState::held) continue;
+    end_forwarding(end, false);
+    co_return;
+  }
 }
 
 // The first direction to end decides the reason and wakes the other, whose
@@ -476,6 +546,8 @@ awaitable<void> Session::server_to_client() {
 void Session::end_forwarding(const PumpEnd& end, bool from_client) {
   if (stopping_) return;
   stopping_ = true;
+  server_side_wake_.cancel();  // a cutover's hold() may be waiting
+  client_side_wake_.cancel();
   const bool protocol_error = is_protocol_error(end.ec);
   const bool out_of_memory = is_out_of_memory(end.ec);
   if (from_client) {
@@ -535,11 +607,13 @@ void Session::fail_out_of_memory() {
 // Mirrors this session's committed writes to the shadow, if there is one.
 void Session::start_mirroring() {
   shadow::Mirror* mirror = ctx_.mirror.get();
-  if (!mirror) return;
-  if (!ctx_.cfg.shadow.login_for(user_)) {
-    mirror->mark_diverged("no [[shadow.login]] for user " + protocol::log_text(user_) + ": its writes are not mirrored");
-    spdlog::warn("shadow: no [[shadow.login]] for user {}: this session's writes are not mirrored",
-                 protocol::log_text(user_));
+  if (!mirror || !mirror->enabled()) return;
+  const config::Side to = config::other(side_);
+  if (!config::find_login(ctx_.cfg.logins(to), user_)) {
+    const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to),
+                                      protocol::log_text(user_));
+    mirror->mark_diverged(why);
+    spdlog::warn("shadow: {}", why);
     return;
   }
   // The shadow connection is opened with the client's own startup parameters
@@ -553,9 +627,20 @@ void Session::start_mirroring() {
   origin->login_key = shadow::login_key(*origin);
   shadow_session_ = mirror->open_session();
   recorder_ = std::make_unique<shadow::Recorder>(
-      shadow_session_, std::move(origin), shadow_rewriter_, ctx_.cfg.shadow.max_transaction_bytes,
+      shadow_session_, std::move(origin), *rewriters_[static_cast<std::size_t>(to)], ctx_.cfg.shadow.max_transaction_bytes,
       ctx_.cfg.shadow.read_sample_rate, ctx_.compare_rules,
-      [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
+      [this, mirror](shadow::TransactionPtr t) {
+        const bool write = !t->read;
+        const std::uint64_t seq = mirror->submit(std::move(t));
+        if (write) last_write_ = seq;  // read-your-writes in the reads phase
+      });
+}
+
+void Session::set_txn_status(char status) {
+  if (status == txn_status_) return;
+  txn_status_ = status;
+  shared_txn_.store(status, std::memory_order_relaxed);
+  shared_status_since_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void Session::remember_parameter(std::string_view name, std::string_view value) {
@@ -576,12 +661,18 @@ awaitable<void> Session::finish() {
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
     co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
   }
-  hook_.release_memory();  // a huge statement's analysis and scratch space, kept by this thread's rewriter
-  shadow_rewriter_.release_memory();
+  hook_.release_memory();  // a huge statement's analysis and scratch space, kept by this thread's rewriters
+  for (rewrite::Rewriter* r : rewriters_) r->release_memory();
   if (key_registered_) ctx_.cancels.remove(client_key_);
   if (recorder_) ctx_.mirror->close_session(shadow_session_);
   client_.close();
   if (server_) server_->stream.close();
+  if (target_) target_->stream.close();
+  if (reader_) reader_->stream.close();
+  if (member_) {
+    ctx_.members.leave(member_);
+    leave_cutover();
+  }
   if (counted_) --ctx_.sessions;
 
   const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();

@@ -6,19 +6,26 @@
 //
 // The client->server handler sees every message (type and SQL) before it is
 // forwarded; the session tracks the ReadyForQuery replies still expected, so
-// it knows when the server is idle at a transaction boundary, where a later
-// version swaps `server_` or adds a shadow connection beside it.
+// it knows when the server is idle at a transaction boundary: there a
+// cutover holds the client's next message and swaps `server_` for a
+// connection to the other server (session_switch.cpp).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <optional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "protocol/startup.hpp"
 #include "proxy/buffer.hpp"
+#include "proxy/backend.hpp"
 #include "proxy/context.hpp"
+#include "proxy/cutover/switch.hpp"
 #include "proxy/pump.hpp"
 #include "proxy/query_hook.hpp"
 #include "proxy/server_conn.hpp"
@@ -26,18 +33,40 @@
 
 namespace pgshift::proxy {
 
+// What other threads may read about a session (SHOW SESSIONS, a dry run).
+struct SessionInfo {
+  std::uint64_t id = 0;  // as a cutover member; 0 before it logged in
+  std::string peer, user, database;
+  config::Side server = config::Side::primary;
+  char transaction = 'I';  // the last ReadyForQuery status
+  std::chrono::steady_clock::time_point started, status_since;
+  std::string state;       // what a cutover could not move (from the statements it ran), empty if nothing
+};
+
+namespace admin {
+class Console;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // `rewriter` belongs to the I/O thread the session runs on.
-  Session(tcp::socket client, ProxyContext& ctx, rewrite::Rewriter& rewriter, rewrite::Rewriter& shadow_rewriter);
+  // The rewriters (one per server, by config::Side) belong to the I/O thread
+  // the session runs on.
+  Session(tcp::socket client, ProxyContext& ctx, std::array<rewrite::Rewriter*, 2> rewriters);
   ~Session();
 
   awaitable<void> run();
   // Ends the session from another thread (shutdown past its timeout).
   void terminate();
 
-  // Server-idle bookkeeping: true when no reply is pending and no transaction is open.
-  bool at_transaction_boundary() const noexcept { return pending_ready_ == 0 && txn_status_ == 'I'; }
+  // Server-idle bookkeeping: no reply pending, no transaction open, and no
+  // message of an unfinished extended-protocol batch sent.
+  bool at_transaction_boundary() const noexcept { return pending_ready_ == 0 && txn_status_ == 'I' && !trailing_; }
+
+  // ---- cutover (session_switch.cpp); callable from any thread ----
+  void switch_prepare(config::Side to);
+  void switch_pause();
+  void switch_decide(cutover::Decision d);
+  SessionInfo info() const;
 
  private:
   struct ClientSide;
@@ -61,12 +90,60 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> server_to_client();
   void end_forwarding(const PumpEnd& end, bool from_client);
 
+  // ---- cutover (session_switch.cpp) ----
+  enum class SwitchState : std::uint8_t {
+    none,
+    pausing,  // hold at the next transaction boundary
+    held,     // at a boundary: client messages wait, the server side belongs to the switch
+    blocked,  // holds state that cannot move: runs on, asks again at its next boundary
+  };
+  // What a session holds on its server that a switch must carry or cannot.
+  struct ServerState {
+    std::size_t temp_objects = 0, hold_cursors = 0, advisory_locks = 0;
+    std::vector<std::string> channels;                            // LISTEN
+    std::vector<std::pair<std::string, std::string>> settings;    // SET: name, value
+    std::vector<std::pair<std::string, std::string>> prepared;    // SQL PREPARE: name, statement
+    std::string unmovable() const;  // empty when everything can move
+  };
+  void note_statements(const rewrite::Analysis& a);
+  void note_client_message(const protocol::Frame& f);
+  bool hold_here();  // at a boundary a cutover waits for: held from now on
+  awaitable<bool> hold();
+  awaitable<std::optional<cutover::Decision>> next_decision();
+  awaitable<bool> prepare_target();
+  awaitable<bool> connect_target(std::string& error);
+  awaitable<bool> prepare_statements(std::string& error);
+  awaitable<bool> read_state(ServerState& st);
+  awaitable<bool> stage(const ServerState& st, std::string& error);
+  void commit();
+  void release(bool keep_target);
+  void close_unmovable(const std::string& what);
+  void report_done(cutover::Decision d, bool ok, std::string why);
+  awaitable<bool> open_connection(config::Side to, bool read_only, std::unique_ptr<ServerConn>& conn,
+                                  LoginInfo& login, std::string& error);
+  // The reads phase (session_reads.cpp).
+  enum class Route : std::uint8_t {
+    none,
+    asked,   // the client's next unit is a read for the target: the server side switches connection
+    active,  // server_ is the reader until the unit's ReadyForQuery
+  };
+  bool route_read(const protocol::Frame& f);
+  bool routable(const protocol::Frame& f);
+  awaitable<void> start_route();
+  void end_route();
+  awaitable<void> released();
+  void wake_client_side();
+  std::vector<std::string_view> named_parses() const;
+  std::string parse_for(config::Side side, const protocol::Frame& parse) const;
+  void leave_cutover();
+
   // ---- helpers ----
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
   void fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail = {});
   void fail_out_of_memory();
   void remember_parameter(std::string_view name, std::string_view value);
+  void set_txn_status(char status);
   awaitable<void> finish();
   void log_open(std::string_view application_name) const;
 
@@ -76,9 +153,11 @@ class Session : public std::enable_shared_from_this<Session> {
   WriteBatch to_client_;
   WriteBatch to_server_;
   std::unique_ptr<ServerConn> server_;
+  config::Side side_ = config::Side::primary;  // the server server_ is connected to
+  std::array<rewrite::Rewriter*, 2> rewriters_;  // by config::Side
   QueryHook hook_;
-  rewrite::Rewriter& shadow_rewriter_;
   std::unique_ptr<shadow::Recorder> recorder_;  // set when this session's writes are mirrored
+  std::unique_ptr<admin::Console> admin_;       // set when the client logged in to the database "pgshift"
   std::uint64_t shadow_session_ = 0;
 
   std::string peer_;
@@ -99,7 +178,46 @@ class Session : public std::enable_shared_from_this<Session> {
 
   bool server_fatal_ = false;  // the server sent a FATAL (it closes next, having said why)
   int pending_ready_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen
+  bool trailing_ = false;  // extended-protocol messages sent since the last Sync
   char txn_status_ = 'I';
+
+  // What a cutover needs (kept only when a [shadow] makes one possible).
+  bool switchable_ = false;
+  std::uint64_t member_ = 0;  // id among the cutover's members
+  std::unordered_map<std::string, std::string> named_;  // named statements: the client's Parse, whole
+  // What the statements run could have left on the server besides named
+  // statements (kStateSettings...): a session that ran none is not asked.
+  std::atomic<std::uint8_t> stateful_{0};
+  SwitchState switch_ = SwitchState::none;
+  config::Side switch_to_ = config::Side::shadow;
+  std::unique_ptr<ServerConn> target_;  // the prepared connection to switch_to_
+  LoginInfo target_login_;
+  std::unordered_map<std::string, std::string> target_named_;  // what target_ has prepared
+  bool preparing_ = false;
+  std::string reason_for_target_;  // why the last prepare failed
+  std::optional<cutover::Decision> decision_;
+  ServerState moving_;
+  std::string to_client_later_;  // notices and notifications the target sent while staging
+  std::chrono::steady_clock::time_point held_at_, waiting_since_;
+  asio::steady_timer server_side_wake_;  // hold() waits on it for decisions
+  asio::steady_timer client_side_wake_;  // a held client message waits on it
+
+  bool forwarding_ = false;
+
+  // The reads phase: a connection to the target for read-only units.
+  Route route_ = Route::none;
+  std::unique_ptr<ServerConn> reader_;
+  LoginInfo reader_login_;
+  std::unordered_map<std::string, std::string> reader_named_;  // named statements prepared on reader_
+  std::vector<std::string> route_needs_;  // named statements the unit binds
+  std::uint64_t last_write_ = 0;          // the mirror position of this session's last committed write
+  std::uint32_t route_random_ = 0;
+  std::chrono::steady_clock::time_point reader_retry_{};  // after a failed reader login
+
+  // What info() reads from other threads and the session changes.
+  std::atomic<char> shared_txn_{'I'};
+  std::atomic<std::int64_t> shared_status_since_{0};  // steady_clock ticks
+  std::atomic<config::Side> shared_side_{config::Side::primary};
 };
 
 }  // namespace pgshift::proxy

@@ -8,9 +8,9 @@
 #include <cstdlib>
 
 #include "protocol/builder.hpp"
-#include "protocol/client_auth.hpp"
 #include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
+#include "proxy/backend.hpp"
 #include "proxy/frame_io.hpp"
 
 namespace pgshift::proxy {
@@ -56,11 +56,12 @@ shadow::CompareRules compare_rules(const config::CompareRules& c) {
   return r;
 }
 
-ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, ssl::context* tls,
-                             const protocol::Limits& limits)
+ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, std::array<ssl::context*, 2> tls,
+                             const protocol::Limits& limits, config::Side target)
     : cfg_(cfg),
       mirror_(mirror),
       tls_(tls),
+      target_(target),
       limits_(limits),
       rules_(compare_rules(cfg.shadow.compare)),
       log_(shadow::MismatchLog::Options{cfg.shadow.mismatch_log, cfg.shadow.redact}) {}
@@ -111,6 +112,10 @@ awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
     co_return;
   }
   if (t->kind == Kind::dropped) co_return;  // counted when it was dropped
+  if (t->kind == Kind::retarget) {
+    co_await retarget(static_cast<config::Side>(t->target));
+    co_return;
+  }
   std::string error;
   ConnectionPtr c = co_await connection_for(*t, error);
   if (!c) {
@@ -234,6 +239,26 @@ awaitable<void> ShadowApplier::close_session(std::uint64_t session) {
   own_.erase(it);
   c->closing = true;
   if (!c->reading) co_await terminate(c);  // otherwise its reader does, once all is answered
+}
+
+// A cutover swapped the servers. Everything before this point in the queue
+// goes to the old target, so it is answered before any connection moves; the
+// connections are then closed, and later transactions open new ones to `to`.
+awaitable<void> ShadowApplier::retarget(config::Side to) {
+  co_await flush_batch();
+  co_await wait_in_flight(0);
+  std::vector<ConnectionPtr> all;
+  for (auto& [k, c] : shared_) all.push_back(c);
+  for (auto& [k, c] : own_) all.push_back(c);
+  shared_.clear();
+  own_.clear();
+  user_of_.clear();
+  active_.reset();
+  for (const ConnectionPtr& c : all) co_await terminate(c);
+  target_ = to;
+  retry_after_ = {};
+  spdlog::info("shadow: mirroring to the {} server from now on ({}:{})", config::to_string(to),
+               cfg_.upstream(to).address.host, cfg_.upstream(to).address.port);
 }
 
 awaitable<void> ShadowApplier::terminate(ConnectionPtr c) {
@@ -376,13 +401,34 @@ awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
     c.server->in.consume(frame.bytes.size());
   }
   mirror_.set_connected(true);
-  const std::size_t mismatched = compare(*f.t, outcomes);
-  mirror_.applied(*f.t, std::min(outcomes.size(), f.t->primary.size()), mismatched);
+  const Compared result = compare(*f.t, outcomes);
+  if (result.failed) report_failed(*f.t, outcomes);
+  mirror_.applied(*f.t, std::min(outcomes.size(), f.t->primary.size()), result.mismatched, result.failed);
   co_return true;
 }
 
-std::size_t ShadowApplier::compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes) {
-  std::size_t mismatched = 0;
+// A write the primary committed that the shadow refused: the shadow no longer
+// holds every write, which the cutover's catch-up check must know.
+void ShadowApplier::report_failed(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes) {
+  std::string sqlstate = "?";
+  std::uint64_t fingerprint = 0;
+  for (std::size_t i = 0; i < outcomes.size() && i < t.primary.size(); ++i) {
+    if (outcomes[i].error && !t.primary[i].sqlstate) {
+      sqlstate = outcomes[i].error->sqlstate;
+      fingerprint = t.primary[i].fingerprint;
+      break;
+    }
+  }
+  const std::string why = fmt::format("a transaction that committed on the primary failed on the shadow "
+                                      "(SQLSTATE {}, statement {:016x})", sqlstate, fingerprint);
+  if (!mirror_.status().diverged) spdlog::warn("shadow: {}: the shadow is now diverged", why);
+  mirror_.mark_diverged(why);
+}
+
+ShadowApplier::Compared ShadowApplier::compare(const shadow::Transaction& t,
+                                               const std::vector<shadow::Outcome>& outcomes) {
+  Compared result;
+  std::size_t& mismatched = result.mismatched;
   const std::size_t n = std::max(outcomes.size(), t.primary.size());
   for (std::size_t i = 0; i < n; ++i) {
     static const shadow::StatementOutcome none{"(not run)", std::nullopt, 0, {}};
@@ -399,8 +445,9 @@ std::size_t ShadowApplier::compare(const shadow::Transaction& t, const std::vect
     const shadow::Comparison c = rows ? shadow::compare(pr, sh, ordered, rules_) : compare_outcome(pr, sh);
     log_.record(shadow::Statement{t.session, p.fingerprint, p.text, {}}, pr, sh, c);
     if (!c.match) ++mismatched;
+    if (!t.read && sh.error && !p.sqlstate && i < outcomes.size()) result.failed = true;
   }
-  return mismatched;
+  return result;
 }
 
 // ---------------------------------------------------------------------------
@@ -418,17 +465,18 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     error = "the shadow is unreachable (retrying)";
     co_return nullptr;
   }
-  const config::ShadowLogin* credentials = cfg_.shadow.login_for(origin.user);
+  const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
   if (!credentials) {
-    error = "no [[shadow.login]] for user " + protocol::log_text(origin.user);
+    error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), protocol::log_text(origin.user));
     co_return nullptr;
   }
+  const config::Upstream& upstream = cfg_.upstream(target_);
   auto c = std::make_shared<Connection>();
   c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
-  const ConnectResult r = co_await connect_server(cfg_.shadow.server, tls_, *c->server);
+  const ConnectResult r = co_await connect_server(upstream, tls_[static_cast<std::size_t>(target_)], *c->server);
   bool logged_in = false;
   if (!r.ec) {  // a shadow that accepts but never answers must not stall the applier
-    asio::steady_timer timer(io_, cfg_.shadow.server.connect_timeout);
+    asio::steady_timer timer(io_, upstream.connect_timeout);
     auto outcome = co_await (login(*c, origin, *credentials, error) || timer.async_wait(use_tuple));
     logged_in = outcome.index() == 0 && std::get<0>(outcome);
     if (outcome.index() == 1) error = "the shadow did not answer the login in time";
@@ -458,45 +506,18 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
 
 // Logs in as the [[shadow.login]] user, with the client's startup parameters.
 awaitable<bool> ShadowApplier::login(Connection& c, const shadow::Origin& origin,
-                                     const config::ShadowLogin& credentials, std::string& error) {
+                                     const config::ServerLogin& credentials, std::string& error) {
   const std::string& user = credentials.user.empty() ? origin.user : credentials.user;
-  const std::string& database = cfg_.shadow.database.empty() ? origin.database : cfg_.shadow.database;
-  std::vector<std::pair<std::string, std::string>> params{{"user", user}, {"database", database}};
+  Params params{{"user", user}, {"database", cfg_.database_on(target_, origin.database)}};
   params.insert(params.end(), origin.params.begin(), origin.params.end());
   params.emplace_back("application_name", "pgshift-shadow");
-  std::string out;
-  protocol::append_startup_message(out, params);
-  if (auto [ec, n] = co_await c.server->stream.write(asio::buffer(out)); ec) {
-    error = "shadow closed the connection";
-    co_return false;
-  }
-  protocol::ClientAuth auth(user, credentials.password);
-  for (;;) {
-    protocol::Frame f;
-    const bool read = co_await read_reply(c, f);
-    if (!read) {
-      error = "shadow closed the connection during login";
-      co_return false;
-    }
-    const std::size_t size = f.bytes.size();
-    const char type = f.type;
-    std::string reply;
-    bool failed = false;
-    if (type == 'R' || type == 'E') {
-      const protocol::ClientAuth::Step step = auth.on_message(f, reply);
-      failed = step == protocol::ClientAuth::Step::failed;
-      if (failed) error = "shadow login failed: " + auth.error();
-    }
-    c.server->in.consume(size);
-    if (failed) co_return false;
-    if (!reply.empty()) {
-      if (auto [ec, n] = co_await c.server->stream.write(asio::buffer(reply)); ec) {
-        error = "shadow closed the connection during login";
-        co_return false;
-      }
-    }
-    if (type == 'Z') co_return true;
-  }
+  // Mirrored writes must land even where the server is fenced (a cutover's
+  // fence_old = "read_only" sets default_transaction_read_only there).
+  params.emplace_back("default_transaction_read_only", "off");
+  LoginInfo info;
+  const bool ok = co_await proxy::login(*c.server, limits_, params, credentials.password, info, error);
+  if (!ok) error = "shadow " + error;
+  co_return ok;
 }
 
 }  // namespace pgshift::proxy

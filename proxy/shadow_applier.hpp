@@ -14,6 +14,7 @@
 // to another connection only once everything sent is answered.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -34,7 +35,10 @@ shadow::CompareRules compare_rules(const config::CompareRules& c);
 
 class ShadowApplier {
  public:
-  ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, ssl::context* tls, const protocol::Limits& limits);
+  // Mirrors to `target` until a retarget in the queue says otherwise; `tls`
+  // holds each server's TLS context (null: plain), by config::Side.
+  ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, std::array<ssl::context*, 2> tls,
+                const protocol::Limits& limits, config::Side target);
   ~ShadowApplier();
 
   void start();
@@ -73,6 +77,7 @@ class ShadowApplier {
   awaitable<void> flush_batch();
   awaitable<void> wait_in_flight(std::size_t at_most);
   awaitable<void> close_session(std::uint64_t session);
+  awaitable<void> retarget(config::Side to);
 
   // Replies (one reader per connection with transactions in flight).
   awaitable<void> read_replies(ConnectionPtr c);
@@ -80,13 +85,18 @@ class ShadowApplier {
   enum class Ready : std::uint8_t { ok, after_error, lost };
   awaitable<bool> read_reply(Connection& c, protocol::Frame& frame);
   awaitable<Ready> skip_to_ready(Connection& c);
-  std::size_t compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
+  struct Compared {
+    std::size_t mismatched = 0;
+    bool failed = false;  // a write that committed on the primary failed here
+  };
+  Compared compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
+  void report_failed(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
   void break_connection(Connection& c);
   awaitable<void> terminate(ConnectionPtr c);
 
   // Connections.
   awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
-  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ShadowLogin& credentials,
+  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ServerLogin& credentials,
                         std::string& error);
   void forget(const Connection& c);
   void use(const ConnectionPtr& c, std::uint64_t session);
@@ -100,7 +110,8 @@ class ShadowApplier {
 
   const config::Config& cfg_;
   shadow::Mirror& mirror_;
-  ssl::context* tls_;
+  std::array<ssl::context*, 2> tls_;
+  config::Side target_;
   protocol::Limits limits_;
   shadow::CompareRules rules_;
   shadow::MismatchLog log_;

@@ -20,6 +20,7 @@ class Stream {
 
   bool is_tls() const noexcept { return tls_.has_value(); }
   tcp::socket& socket() noexcept { return tls_ ? tls_->next_layer() : plain_; }
+  SSL* tls_handle() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
 
   // Server role toward a client.
   awaitable<error_code> accept_tls(ssl::context& ctx);

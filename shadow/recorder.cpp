@@ -65,7 +65,7 @@ Recorder::Recorder(std::uint64_t session, std::shared_ptr<const Origin> origin, 
                    std::size_t max_bytes, double read_sample_rate, const CompareRules& rules, Submit submit)
     : session_(session),
       origin_(std::move(origin)),
-      rewriter_(shadow_rewriter),
+      rewriter_(&shadow_rewriter),
       max_bytes_(max_bytes),
       submit_(std::move(submit)),
       sample_rate_(read_sample_rate),
@@ -96,7 +96,7 @@ void Recorder::start_unit() {
 }
 
 // Query and Parse go to the shadow with the shadow's rewrite of their SQL.
-void Recorder::append_sql_message(const protocol::Frame& f, const rewrite::Analysis& primary, bool is_query) {
+void Recorder::append_sql_message(const protocol::Frame& f, bool is_query) {
   protocol::ParseView p;
   protocol::QueryView q;
   if (is_query ? !q.parse(f) : !p.parse(f)) {
@@ -104,8 +104,10 @@ void Recorder::append_sql_message(const protocol::Frame& f, const rewrite::Analy
     return;
   }
   const std::string_view sql = is_query ? q.sql : p.sql;
-  const rewrite::Analysis& a = rewriter_.has_rules() ? rewriter_.analyze(sql) : primary;
-  const std::string_view text = a.changed() ? std::string_view(a.rewritten) : sql;
+  // The client's text, rewritten by the shadow's own rules only: `primary`
+  // holds the primary's rewrite, which names columns the shadow may not have.
+  const rewrite::Analysis* a = rewriter_->has_rules() ? &rewriter_->analyze(sql) : nullptr;
+  const std::string_view text = a && a->changed() ? std::string_view(a->rewritten) : sql;
   std::string message;
   if (is_query) {
     protocol::append_query(message, text);
@@ -141,7 +143,7 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
           note_settings(*a, q.sql, changes_);
         }
       }
-      append_sql_message(f, *a, true);
+      append_sql_message(f, true);
       ++unit_->replies;
       break;
     case 'P': {
@@ -159,7 +161,7 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       info.ordered = a->statements.size() == 1 && a->statements[0].ordered;
       info.fingerprint = a->fingerprint;
       info.text.assign(p.sql);
-      append_sql_message(f, *a, false);
+      append_sql_message(f, false);
       break;
     }
     case 'B': {
@@ -208,6 +210,17 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
     oversize_ = true;
     unit_->messages.clear();
     unit_->messages.shrink_to_fit();
+  }
+}
+
+// After a cutover the mirror writes to the other server, with its rules: the
+// session's named statements are rewritten again for it.
+void Recorder::retarget(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses) {
+  rewriter_ = &rewriter;
+  parsed_.clear();
+  for (std::string_view bytes : named_parses) {  // each a complete, well-formed, named Parse
+    const protocol::ParseResult r = protocol::parse_frame(bytes, protocol::Direction::frontend, protocol::Limits{});
+    if (r.status == protocol::ParseStatus::complete && r.frame.type == 'P') append_sql_message(r.frame, false);
   }
 }
 

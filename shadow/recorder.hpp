@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "protocol/frame.hpp"
 #include "rewrite/rewrite.hpp"
@@ -42,11 +43,17 @@ class Recorder {
   void on_streamed_client(char type);
   // A server message too large to be seen whole (a DataRow streamed through).
   void on_streamed_server() noexcept { sampled_ = false; }
+  // This unit's replies do not come from the primary (a read served by the target).
+  void unsample() noexcept { sampled_ = false; }
+
+  // A cutover: from now on the shadow is `rewriter`'s server; the session's
+  // named statements (its clients' Parse messages, whole) are kept for it.
+  void retarget(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses);
 
   std::uint64_t dropped_oversize() const noexcept { return dropped_oversize_; }
 
  private:
-  void append_sql_message(const protocol::Frame& f, const rewrite::Analysis& a, bool is_query);
+  void append_sql_message(const protocol::Frame& f, bool is_query);
   void statement_done(std::string tag, std::optional<std::string> sqlstate);
   void unit_ended();
   void commit_settings(Transaction& t);
@@ -55,7 +62,7 @@ class Recorder {
 
   std::uint64_t session_;
   std::shared_ptr<const Origin> origin_;
-  rewrite::Rewriter& rewriter_;
+  rewrite::Rewriter* rewriter_;
   std::size_t max_bytes_;
   Submit submit_;
 

@@ -74,8 +74,10 @@ struct Transaction {
     apply,          // replay on the session's shadow connection
     dropped,        // a tombstone: only its place in the order remains
     close_session,  // the session ended: close its shadow connection
+    retarget,       // a cutover: what follows goes to another server (`target`)
   };
   Kind kind = Kind::apply;
+  std::uint8_t target = 0;  // retarget: the server mirrored to from now on (config::Side's value)
 };
 
 using TransactionPtr = std::unique_ptr<Transaction>;

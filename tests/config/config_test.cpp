@@ -735,3 +735,92 @@ TEST(ConfigShadow, BadSettingsNameTheKey) {
       {"[shadow]\nhost = \"h\"\nport = 5433\nqueue = 1\n" + login, "shadow.queue"},
   });
 }
+
+// ---- [[primary.login]], [admin], [cutover] ------------------------------------------------
+
+const std::string kShadowForCutover =
+    "[shadow]\nhost = \"10.0.0.2\"\nport = 5433\n[[shadow.login]]\nclient_user = \"*\"\n";
+
+TEST(ConfigCutover, FullSectionsLoad) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only(
+      "[[primary.login]]\nclient_user = \"app\"\nuser = \"mirror\"\npassword = \"pw\"\n" + kShadowForCutover +
+          "[admin]\nuser = \"ops\"\npassword = \"s3cret\"\nauth = \"md5\"\n"
+          "[cutover]\nat = \"2026-12-01T21:30:00+01:00\"\nwhen_ready = true\ndeadline = 2026-12-01T22:00:00Z\n"
+          "max_lag_ms = 250\nmax_mismatch_rate = 0.01\nwindow_s = 30\nmin_compared = 100\n"
+          "prepare_timeout_ms = 2000\ndrain_timeout_ms = 3000\ncatchup_timeout_ms = 4000\n"
+          "unmovable = \"close\"\nfence_old = \"read_only\"\nstate_file = \"/var/lib/pgshift/state.json\"\n"
+          "databases = [\"app\", \"reports\"]\ncontrol_user = \"app\"\n",
+      errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  ASSERT_NE(pgshift::config::find_login(cfg->primary_logins, "app"), nullptr);
+  EXPECT_EQ(pgshift::config::find_login(cfg->primary_logins, "app")->user, "mirror");
+  EXPECT_EQ(pgshift::config::find_login(cfg->primary_logins, "other"), nullptr);
+  EXPECT_EQ(&cfg->logins(Side::primary), &cfg->primary_logins);
+  EXPECT_EQ(&cfg->logins(Side::shadow), &cfg->shadow.logins);
+  EXPECT_EQ(cfg->admin.user, "ops");
+  EXPECT_EQ(cfg->admin.auth, "md5");
+  const Cutover& c = cfg->cutover;
+  ASSERT_TRUE(c.at && c.deadline);
+  // 21:30 at +01:00 is 20:30 UTC; the deadline half an hour later... plus the hour.
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::minutes>(*c.deadline - *c.at).count(), 90);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*c.at), 1796157000);  // 2026-12-01T20:30:00Z
+  EXPECT_TRUE(c.when_ready);
+  EXPECT_EQ(c.max_lag, milliseconds(250));
+  EXPECT_DOUBLE_EQ(c.max_mismatch_rate, 0.01);
+  EXPECT_EQ(c.window, std::chrono::seconds(30));
+  EXPECT_EQ(c.min_compared, 100u);
+  EXPECT_EQ(c.prepare_timeout, milliseconds(2000));
+  EXPECT_EQ(c.drain_timeout, milliseconds(3000));
+  EXPECT_EQ(c.catchup_timeout, milliseconds(4000));
+  EXPECT_EQ(c.unmovable, Unmovable::close);
+  EXPECT_EQ(c.fence_old, Fence::read_only);
+  EXPECT_EQ(c.state_file, "/var/lib/pgshift/state.json");
+  EXPECT_EQ(c.databases, (std::vector<std::string>{"app", "reports"}));
+  EXPECT_EQ(c.control_user, "app");
+}
+
+TEST(ConfigCutover, Defaults) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only("", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->admin.user, "pgshift");
+  EXPECT_EQ(cfg->admin.auth, "scram-sha-256");
+  EXPECT_TRUE(cfg->admin.password.empty());
+  EXPECT_FALSE(cfg->cutover.at);
+  EXPECT_EQ(cfg->cutover.unmovable, Unmovable::wait);
+  EXPECT_EQ(cfg->cutover.fence_old, Fence::none);
+  EXPECT_EQ(cfg->cutover.drain_timeout, milliseconds(5000));
+  EXPECT_EQ(cfg->database_on(Side::shadow, "app"), "app");
+}
+
+TEST_F(ConfigTest, StateFileIsBesideTheConfigFile) {
+  const std::string path = write("etc/pgshift.toml", "[primary]\nhost = \"h\"\nport = 5432\n");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->cutover.state_file), dir_ / "etc" / "pgshift-state.json");
+}
+
+TEST(ConfigCutover, BadSettingsNameTheKey) {
+  expect_errors_name_keys({
+      {kShadowForCutover + "[cutover]\nat = \"tomorrow\"\n", "cutover.at"},
+      {kShadowForCutover + "[cutover]\nat = \"2026-12-01T21:00:00\"\n", "cutover.at"},  // no offset
+      {kShadowForCutover + "[cutover]\nat = 2026-12-01\n", "cutover.at"},
+      {kShadowForCutover + "[cutover]\nunmovable = \"kill\"\n", "cutover.unmovable"},
+      {kShadowForCutover + "[cutover]\nfence_old = \"yes\"\n", "cutover.fence_old"},
+      {kShadowForCutover + "[cutover]\nmax_mismatch_rate = 2\n", "cutover.max_mismatch_rate"},
+      {kShadowForCutover + "[cutover]\ndrain_timeout_ms = 0\n", "cutover.drain_timeout_ms"},
+      {kShadowForCutover + "[cutover]\nwindow_s = 0\n", "cutover.window_s"},
+      {kShadowForCutover + "[cutover]\nstate_file = \"\"\n", "cutover.state_file"},
+      {kShadowForCutover + "[cutover]\ndrain_timeout = 1\n", "cutover.drain_timeout"},
+      {kShadowForCutover + "[cutover]\nat = \"2026-12-01T21:00:00Z\"\ndeadline = \"2026-12-01T20:00:00Z\"\n",
+       "cutover.deadline"},
+      {"[cutover]\nwhen_ready = true\n", "cutover.when_ready"},  // nothing to cut over to
+      {"[admin]\nauth = \"trust\"\n", "admin.auth"},
+      {"[admin]\nuser = \"\"\n", "admin.user"},
+      {"[admin]\npassword_env = \"PGSHIFT_NOT_SET_Y\"\n", "admin.password_env"},
+      {"[admin]\npasswd = \"x\"\n", "admin.passwd"},
+      {"[[primary.login]]\nuser = \"u\"\n", "primary.login[0].client_user"},
+  });
+}

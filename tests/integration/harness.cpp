@@ -424,6 +424,29 @@ RunResult python_client(const std::string& script, const ConnParams& conn,
   return run(argv, with_conn_env(conn, opts));
 }
 
+::testing::AssertionResult pgbench_clean(const RunResult& r) {
+  if (r.ok() && r.out.find("number of failed transactions: 0 ") != std::string::npos &&
+      r.err.find("aborted") == std::string::npos && r.err.find("error") == std::string::npos) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << "pgbench saw errors:\n" << r.describe();
+}
+
+std::uint64_t pgbench_processed(const RunResult& r) {
+  const std::string key = "number of transactions actually processed: ";
+  const auto pos = r.out.find(key);
+  return pos == std::string::npos ? 0 : std::strtoull(r.out.c_str() + pos + key.size(), nullptr, 10);
+}
+
+Frozen::Frozen(std::vector<pid_t> pids) : pids_(std::move(pids)) {
+  for (pid_t pid : pids_) kill(pid, SIGSTOP);
+}
+
+void Frozen::resume() {
+  for (pid_t pid : pids_) kill(pid, SIGCONT);
+  pids_.clear();
+}
+
 ::testing::AssertionResult scenario_passes(const std::string& script, const std::string& scenario,
                                            const ConnParams& conn) {
   auto result = python_client(script, conn, {scenario});

@@ -129,6 +129,11 @@ RunResult pgbench(const ConnParams& conn, const std::vector<std::string>& args,
 RunResult python_client(const std::string& script, const ConnParams& conn,
                         const std::vector<std::string>& args, const RunOptions& opts = {});
 
+// A pgbench run that every client finished without a single failed transaction.
+::testing::AssertionResult pgbench_clean(const RunResult& r);
+// "number of transactions actually processed: N" -> N
+std::uint64_t pgbench_processed(const RunResult& r);
+
 // Runs clients/SCRIPT SCENARIO; passes when it exits 0 having printed "ok SCENARIO".
 ::testing::AssertionResult scenario_passes(const std::string& script, const std::string& scenario,
                                            const ConnParams& conn);
@@ -175,6 +180,20 @@ class PgCluster {
   TempDir dir_;
   std::uint16_t port_ = 0;
   bool running_ = false;
+};
+
+// SIGSTOPs processes; SIGCONTs them on resume() or destruction, so a failing test
+// never leaves a frozen server behind.
+class Frozen {
+ public:
+  explicit Frozen(std::vector<pid_t> pids);
+  ~Frozen() { resume(); }
+  Frozen(const Frozen&) = delete;
+  Frozen& operator=(const Frozen&) = delete;
+  void resume();
+
+ private:
+  std::vector<pid_t> pids_;
 };
 
 // Password-authenticated roles, each bound to one pg_hba method (loopback only).

@@ -207,36 +207,6 @@ std::vector<double> progress_tps(const std::string& err) {
   return out;
 }
 
-// A pgbench run that every client finished without a single failed transaction.
-::testing::AssertionResult pgbench_clean(const RunResult& r) {
-  if (r.ok() && r.out.find("number of failed transactions: 0 ") != std::string::npos &&
-      r.err.find("aborted") == std::string::npos && r.err.find("error") == std::string::npos) {
-    return ::testing::AssertionSuccess();
-  }
-  return ::testing::AssertionFailure() << "pgbench saw errors:\n" << r.describe();
-}
-
-// ---- pausing a server -------------------------------------------------------------------
-
-// SIGSTOPs every process of a cluster; SIGCONTs them on resume() or destruction, so a
-// failing test never leaves a frozen server behind.
-class Frozen {
- public:
-  explicit Frozen(std::vector<pid_t> pids) : pids_(std::move(pids)) {
-    for (pid_t pid : pids_) kill(pid, SIGSTOP);
-  }
-  ~Frozen() { resume(); }
-  Frozen(const Frozen&) = delete;
-  Frozen& operator=(const Frozen&) = delete;
-  void resume() {
-    for (pid_t pid : pids_) kill(pid, SIGCONT);
-    pids_.clear();
-  }
-
- private:
-  std::vector<pid_t> pids_;
-};
-
 // ---- the fixture --------------------------------------------------------------------------
 
 struct ShadowSettings {

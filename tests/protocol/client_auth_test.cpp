@@ -1,11 +1,13 @@
 // ClientAuth: the client side of trust, cleartext, MD5 and SCRAM-SHA-256 against
 // known vectors (RFC 7677's example; an MD5 vector and the PostgreSQL "n=," SCRAM
-// variant computed independently with Python's hashlib/hmac), and clean failure on
-// every malformed or out-of-order server message.
+// variant computed independently with Python's hashlib/hmac), SCRAM pass-through with a
+// ClientKey and verifier instead of the password, and clean failure on every malformed or
+// out-of-order server message.
 #include "protocol/client_auth.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -421,6 +423,102 @@ INSTANTIATE_TEST_SUITE_P(
         BadMessage{"BadBase64", "v=3HO6Qt1M4MKJrmlKaoOqLAI0/0TV0HZe7J9H3MBtSOg", "base64"},
         BadMessage{"ServerError", "e=invalid-proof", "invalid-proof"}),
     case_name);
+
+// ---- SCRAM pass-through: ClientKey and verifier instead of the password ----
+
+// RFC 7677's verifier and ClientKey for "pencil", computed with Python's hashlib/hmac.
+const std::string kRfcVerifier =
+    "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+    "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+const std::string kRfcClientKey = "pg/JI9Z+hkSpLRa5btpe9GVrDHJcSEN0viVTVXaZbos=";
+
+ScramClientKeys rfc_keys() {
+  ScramClientKeys keys;
+  std::string error;
+  auto verifier = ScramVerifier::parse(kRfcVerifier, error);
+  EXPECT_TRUE(verifier) << error;
+  if (verifier) keys.verifier = *verifier;
+  const auto raw = scram::base64_decode(kRfcClientKey);
+  EXPECT_TRUE(raw && raw->size() == 32);
+  if (raw && raw->size() == 32) std::copy(raw->begin(), raw->end(), keys.client_key.bytes.begin());
+  return keys;
+}
+
+ClientAuth keys_client(ScramClientKeys keys = rfc_keys()) {
+  return ClientAuth("user", std::move(keys),
+                    {.client_nonce = std::string(kRfcNonce), .scram_username = false});
+}
+
+TEST(ClientAuthKeys, SameMessagesAsWithThePassword) {
+  ClientAuth auth = keys_client();
+  std::string out;
+  ASSERT_EQ(feed(auth, 10, kScramOnly, out), Step::reply);
+  EXPECT_EQ(out, sasl_initial("n,,n=,r=rOprNGfwEbeRWgbNEkqO"));
+  out.clear();
+  ASSERT_EQ(feed(auth, 11, kRfcServerFirst, out), Step::reply) << auth.error();
+  EXPECT_EQ(out, typed('p', kPgClientFinal));
+  ASSERT_EQ(feed(auth, 12, kPgServerFinal), Step::wait) << auth.error();
+  EXPECT_EQ(feed(auth, 0), Step::done);
+}
+
+TEST(ClientAuthKeys, OtherSaltOrIterationsAreRefused) {
+  for (const std::string& server_first :
+       {"r=" + std::string(kRfcServerNonce) + ",s=W22ZaJ0SNY7soEsUEjb6gA==,i=4096",
+        "r=" + std::string(kRfcServerNonce) + ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4097",
+        "r=" + std::string(kRfcServerNonce) + ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1"}) {
+    SCOPED_TRACE(server_first);
+    ClientAuth auth = keys_client();
+    std::string out;
+    EXPECT_EQ(after_server_first(auth, server_first, out), Step::failed);
+    EXPECT_TRUE(out.empty());
+    expect_failed_cleanly(auth, "salt and iteration count differ from the verifier's");
+  }
+}
+
+TEST(ClientAuthKeys, WrongServerSignatureIsRefused) {
+  ClientAuth auth = keys_client();
+  std::string out;
+  ASSERT_EQ(after_server_first(auth, kRfcServerFirst, out), Step::reply);
+  EXPECT_EQ(feed(auth, 12, kRfcServerFinal), Step::failed);  // the "n=user" exchange's signature
+  expect_failed_cleanly(auth, "does not match");
+}
+
+TEST(ClientAuthKeys, ServerKeyFromAnotherVerifierIsRefused) {
+  ScramClientKeys keys = rfc_keys();
+  keys.verifier.server_key.bytes[0] ^= 1;
+  ClientAuth auth = keys_client(keys);
+  std::string out;
+  ASSERT_EQ(after_server_first(auth, kRfcServerFirst, out), Step::reply);
+  EXPECT_EQ(out, typed('p', kPgClientFinal));  // the proof depends on ClientKey only
+  EXPECT_EQ(feed(auth, 12, kPgServerFinal), Step::failed);
+  expect_failed_cleanly(auth, "does not match");
+}
+
+TEST(ClientAuthKeys, ClientKeyMustMatchTheStoredKey) {
+  ScramClientKeys keys = rfc_keys();
+  keys.client_key.bytes[31] ^= 0x80;
+  ClientAuth auth = keys_client(keys);
+  std::string out;
+  EXPECT_EQ(after_server_first(auth, kRfcServerFirst, out), Step::failed);
+  EXPECT_TRUE(out.empty());
+  expect_failed_cleanly(auth, "ClientKey does not match the verifier's StoredKey");
+}
+
+TEST(ClientAuthKeys, PasswordRequestsAreRefused) {
+  for (const auto& [code, data] : std::vector<std::pair<std::uint32_t, std::string>>{{3, ""}, {5, "abcd"}}) {
+    SCOPED_TRACE(code);
+    ClientAuth auth = keys_client();
+    std::string out;
+    EXPECT_EQ(feed(auth, code, data, out), Step::failed);
+    EXPECT_TRUE(out.empty());
+    expect_failed_cleanly(auth, "only SCRAM keys are known");
+  }
+}
+
+TEST(ClientAuthKeys, TrustNeedsNothing) {
+  ClientAuth auth = keys_client();
+  EXPECT_EQ(feed(auth, 0), Step::done);
+}
 
 }  // namespace
 }  // namespace pgshift::protocol

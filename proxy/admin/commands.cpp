@@ -1,0 +1,143 @@
+#include "proxy/admin/commands.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/cutover/coordinator.hpp"
+#include "proxy/session.hpp"
+
+namespace pgshift::proxy::admin {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Kind = Command::Kind;
+
+std::string seconds_since(Clock::time_point t) {
+  return fmt::format("{:.1f}", std::chrono::duration<double>(Clock::now() - t).count());
+}
+
+std::string_view transaction_text(char status) {
+  switch (status) {
+    case 'I': return "idle";
+    case 'T': return "in transaction";
+    case 'E': return "in failed transaction";
+    default: return "?";
+  }
+}
+
+Answer show_version() {
+  Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"version"};
+  a.table.rows.push_back({std::string("pgshift ") + PGSHIFT_VERSION});
+  return a;
+}
+
+Answer show_sessions(ProxyContext& ctx) {
+  Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"id", "client", "user", "database", "server", "transaction", "state_for_s", "age_s", "ran"};
+  for (const auto& [id, weak] : ctx.members.snapshot()) {
+    auto s = weak.lock();
+    if (!s) continue;
+    const SessionInfo i = s->info();
+    a.table.rows.push_back({std::to_string(id), i.peer, i.user, i.database, std::string(config::to_string(i.server)),
+                            std::string(transaction_text(i.transaction)), seconds_since(i.status_since),
+                            seconds_since(i.started), i.state});
+  }
+  return a;
+}
+
+Answer show_shadow(ProxyContext& ctx) {
+  if (!ctx.mirror) return Answer::error("55000", "no [shadow] is mirrored to");
+  const shadow::Status s = ctx.mirror->status();
+  Answer a;
+  a.tag = "SHOW";
+  a.table = pairs({{"mirror", ctx.mirror->enabled() ? "on" : "stopped (cutover completed)"},
+                   {"committed", std::to_string(s.committed)},
+                   {"applied", std::to_string(s.applied)},
+                   {"pending", std::to_string(s.pending)},
+                   {"pending_bytes", std::to_string(s.pending_bytes)},
+                   {"lag_s", fmt::format("{:.3f}", s.lag_seconds)},
+                   {"dropped", std::to_string(s.dropped)},
+                   {"failed", std::to_string(s.failed)},
+                   {"compared", std::to_string(s.statements_compared)},
+                   {"mismatches", std::to_string(s.mismatches)},
+                   {"connected", s.connected ? "yes" : "no"},
+                   {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"}});
+  return a;
+}
+
+Answer clear_diverged(ProxyContext& ctx, const Caller& caller) {
+  if (!ctx.mirror) return Answer::error("55000", "no [shadow] is mirrored to");
+  const shadow::Status s = ctx.mirror->status();
+  ctx.mirror->clear_diverged();
+  spdlog::warn("shadow: diverged mark cleared by {} (was {}{})", caller.who, s.diverged ? "set: " : "not set",
+               s.diverged_reason);
+  Answer a;
+  a.tag = "CLEAR DIVERGED";
+  return a;
+}
+
+// Runs a coordinator command on the coordinator's thread.
+awaitable<Answer> on_coordinator(cutover::Coordinator& c, awaitable<Answer> (cutover::Coordinator::*f)()) {
+  co_return co_await asio::co_spawn(c.executor(), (c.*f)(), asio::use_awaitable);
+}
+
+}  // namespace
+
+awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Command& c) {
+  if (!caller.admin) co_return Answer::error("42501", "permission denied: not logged in as the [admin] user");
+  using Coord = cutover::Coordinator;
+  cutover::Coordinator* coord = ctx.coordinator;
+  auto needs_target = [&]() { return Answer::error("55000", "no [shadow] configured: there is nothing to cut over to"); };
+  switch (c.kind) {
+    case Kind::empty: {
+      Answer a;
+      a.tag = "";
+      co_return a;
+    }
+    case Kind::unknown:
+      co_return Answer::error("42601", "pgshift admin console: " + c.what +
+                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERSION, CUTOVER [DRY RUN | "
+                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED)");
+    case Kind::show:
+      if (c.what == "version") co_return show_version();
+      if (c.what == "sessions") co_return show_sessions(ctx);
+      if (c.what == "shadow") co_return show_shadow(ctx);
+      if (c.what == "cutover") {
+        if (!coord) co_return needs_target();
+        co_return co_await on_coordinator(*coord, &Coord::show);
+      }
+      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERSION)");
+    case Kind::clear_diverged:
+      co_return clear_diverged(ctx, caller);
+    default:
+      break;
+  }
+  if (!coord) co_return needs_target();
+  spdlog::info("admin: {} runs {}", caller.who,
+               c.kind == Kind::cutover    ? std::string("CUTOVER")
+               : c.kind == Kind::dry_run  ? "CUTOVER DRY RUN"
+               : c.kind == Kind::abort    ? "CUTOVER ABORT"
+               : c.kind == Kind::rollback ? "CUTOVER ROLLBACK"
+               : c.kind == Kind::complete ? "CUTOVER COMPLETE"
+               : c.kind == Kind::pause    ? "PAUSE"
+               : c.kind == Kind::reads    ? "CUTOVER READS " + std::to_string(c.number)
+                                          : "RESUME");
+  switch (c.kind) {
+    case Kind::cutover: co_return co_await on_coordinator(*coord, &Coord::cutover);
+    case Kind::dry_run: co_return co_await on_coordinator(*coord, &Coord::dry_run);
+    case Kind::abort: co_return co_await on_coordinator(*coord, &Coord::abort);
+    case Kind::rollback: co_return co_await on_coordinator(*coord, &Coord::rollback);
+    case Kind::complete: co_return co_await on_coordinator(*coord, &Coord::complete);
+    case Kind::pause: co_return co_await on_coordinator(*coord, &Coord::pause);
+    case Kind::resume: co_return co_await on_coordinator(*coord, &Coord::resume);
+    case Kind::reads:
+      co_return co_await asio::co_spawn(coord->executor(), coord->reads(static_cast<int>(c.number)), asio::use_awaitable);
+    default: co_return Answer::error("XX000", "unhandled command");
+  }
+}
+
+}  // namespace pgshift::proxy::admin
