@@ -46,6 +46,7 @@ constexpr Range kShutdownTimeout{0, kMaxTimeoutMs};
 constexpr Range kConnectTimeout{1, kMaxTimeoutMs};
 constexpr Range kMaxMessageSize{10000, 1LL << 30};
 constexpr Range kBufferSize{1024, 1LL << 20};
+constexpr Range kMaxBufferedBytes{10000, 1LL << 40};
 constexpr Range kMaxConnections{1, std::numeric_limits<unsigned>::max()};
 constexpr Range kCacheEntries{16, 10'000'000};
 constexpr Range kQueueTransactions{1, 100'000'000};
@@ -104,7 +105,7 @@ const std::vector<Section>& schema() {
       {"rename", {"table", "from", "to", "renamed_on", "phase"}},
       {"proxy",
        {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
-        "buffer_size", "max_connections"}},
+        "max_buffered_bytes", "buffer_size", "max_connections"}},
       {"log", {"level"}},
       {"client_tls", {"mode", "cert", "key"}},
       {"primary", {"host", "port", "connect_timeout_ms", "tls", "login"}},
@@ -364,10 +365,12 @@ class Loader {
                  std::string& out) {
     std::string s;
     if (!string(t, path, name, s)) return;
-    if (!s.empty() && !base_dir_.empty() && fs::path(s).is_relative()) {
-      s = (base_dir_ / s).string();
-    }
     out = std::move(s);
+    resolve(out);
+  }
+
+  void resolve(std::string& file) const {
+    if (!file.empty() && !base_dir_.empty() && fs::path(file).is_relative()) file = (base_dir_ / file).string();
   }
 
   template <class Enum, std::size_t N>
@@ -401,6 +404,8 @@ class Loader {
     millis_into(t, "proxy", "login_timeout_ms", kLoginTimeout, cfg.login_timeout);
     millis_into(t, "proxy", "shutdown_timeout_ms", kShutdownTimeout, cfg.shutdown_timeout);
     integer_into(t, "proxy", "max_message_size", kMaxMessageSize, cfg.max_message_size);
+    cfg.max_buffered_bytes = default_max_buffered_bytes(cfg.max_message_size);
+    integer_into(t, "proxy", "max_buffered_bytes", kMaxBufferedBytes, cfg.max_buffered_bytes);
     integer_into(t, "proxy", "buffer_size", kBufferSize, cfg.buffer_size);
     integer_into(t, "proxy", "max_connections", kMaxConnections, cfg.max_connections);
   }
@@ -440,6 +445,7 @@ class Loader {
     integer_into(t, "shadow", "queue_transactions", kQueueTransactions, sh.queue_transactions);
     integer_into(t, "shadow", "queue_bytes", kQueueBytes, sh.queue_bytes);
     integer_into(t, "shadow", "max_transaction_bytes", kQueueBytes, sh.max_transaction_bytes);
+    resolve(sh.mismatch_log);  // the default too lives beside the configuration file
     path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
     millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
@@ -798,7 +804,8 @@ std::optional<Config> load_file(const std::string& path, std::vector<ConfigError
     errors.push_back(ConfigError{path, "", "read error"});
     return std::nullopt;
   }
-  return load_text(text.str(), path, fs::path(path).parent_path(), errors);
+  // Absolute, so the resolved paths do not depend on the directory pgshift runs in.
+  return load_text(text.str(), path, fs::absolute(path, ec).parent_path(), errors);
 }
 
 std::optional<Config> load_string(const std::string& text, const std::string& source,
@@ -894,6 +901,12 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   check_range(errors, file, "proxy.max_message_size", cfg.max_message_size, kMaxMessageSize);
   check_range(errors, file, "proxy.buffer_size", cfg.buffer_size, kBufferSize);
   check_range(errors, file, "proxy.max_connections", cfg.max_connections, kMaxConnections);
+  check_range(errors, file, "proxy.max_buffered_bytes", static_cast<std::int64_t>(cfg.max_buffered_bytes),
+              kMaxBufferedBytes);
+  if (cfg.max_buffered_bytes < cfg.max_message_size) {
+    add("proxy.max_buffered_bytes", "must be at least proxy.max_message_size (" + std::to_string(cfg.max_message_size) +
+                                        "): a message of the largest allowed size could never be read");
+  }
 
   // [log]
   if (std::find(kLogLevels.begin(), kLogLevels.end(), cfg.log_level) == kLogLevels.end()) {

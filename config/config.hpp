@@ -178,6 +178,12 @@ struct Rewrite {
   std::vector<std::string> writing_functions;  // empty: the built-in list
 };
 
+// Room for two messages of the largest allowed size at once (one per direction,
+// or two sessions), whatever max_message_size is.
+constexpr std::uint64_t default_max_buffered_bytes(std::uint32_t max_message_size) {
+  return 2 * std::uint64_t{max_message_size};
+}
+
 struct Config {
   std::string source = "<command line>";  // file name, for messages
 
@@ -187,6 +193,9 @@ struct Config {
   std::chrono::milliseconds login_timeout{10000};
   std::chrono::milliseconds shutdown_timeout{30000};
   std::uint32_t max_message_size = 1u << 30;  // Query, Parse, Bind, FunctionCall, CopyData
+  // Bytes all sessions together may hold to see large messages whole; a
+  // session that would pass it is closed with 53200.
+  std::uint64_t max_buffered_bytes = default_max_buffered_bytes(1u << 30);
   std::uint32_t buffer_size = 8192;           // per direction, per session
   unsigned max_connections = 10000;
 

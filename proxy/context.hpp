@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/memory_budget.hpp"
 #include "proxy/cutover/members.hpp"
 #include "shadow/mirror.hpp"
 
@@ -27,6 +28,7 @@ class Verifier;
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
     limits.large = cfg.max_message_size;
+    buffer_budget().set_limit(cfg.max_buffered_bytes);
   }
 
   const config::Config cfg;
