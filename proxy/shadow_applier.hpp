@@ -75,6 +75,8 @@ class ShadowApplier {
   awaitable<void> run();
   awaitable<void> dispatch(shadow::TransactionPtr t);
   awaitable<void> send(const ConnectionPtr& c, shadow::TransactionPtr t);
+  // Appends `t` to `out` for `c`: the settings switch and Parses it needs first.
+  void append_transaction(Connection& c, const shadow::Transaction& t, std::string& out, InFlight& f);
   awaitable<void> flush_batch();
   awaitable<void> wait_in_flight(std::size_t at_most);
   awaitable<void> close_session(std::uint64_t session);
@@ -83,6 +85,10 @@ class ShadowApplier {
   // Replies (one reader per connection with transactions in flight).
   awaitable<void> read_replies(ConnectionPtr c);
   awaitable<bool> read_outcome(Connection& c, InFlight& f);
+  awaitable<bool> collect(Connection& c, const InFlight& f, std::uint32_t replies, std::vector<shadow::Outcome>& outcomes);
+  awaitable<bool> moved_on(const shadow::Transaction& t, const std::vector<shadow::Outcome>& on_target);
+  awaitable<bool> reread(Connection& c, const std::string& bytes, const InFlight& f, std::uint32_t replies,
+                         std::vector<shadow::Outcome>& out);
   enum class Ready : std::uint8_t { ok, after_error, lost };
   awaitable<bool> read_reply(Connection& c, protocol::Frame& frame);
   awaitable<Ready> skip_to_ready(Connection& c);
@@ -90,15 +96,17 @@ class ShadowApplier {
     std::size_t mismatched = 0;
     bool failed = false;  // a write that committed on the primary failed here
   };
-  Compared compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
+  Compared compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes, bool log);
   void report_failed(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes);
   void break_connection(Connection& c);
   awaitable<void> terminate(ConnectionPtr c);
 
   // Connections.
   awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
-  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ServerLogin& credentials,
-                        std::string& error);
+  awaitable<ConnectionPtr> open_connection(config::Side side, const shadow::Origin& origin,
+                                           const config::ServerLogin& credentials, std::string& error);
+  awaitable<bool> login(Connection& c, config::Side side, const shadow::Origin& origin,
+                        const config::ServerLogin& credentials, std::string& error);
   void forget(const Connection& c);
   void use(const ConnectionPtr& c, std::uint64_t session);
   void stop_using(std::uint64_t session);
@@ -132,6 +140,7 @@ class ShadowApplier {
   std::string batch_;
   std::chrono::steady_clock::time_point retry_after_{};
   std::unique_ptr<sync::ReadGate> gate_;  // logical mode: reads wait for the stream
+  std::unordered_map<std::string, ConnectionPtr> rereads_;  // logical mode: to the primary, by login key
 };
 
 }  // namespace pgshift::proxy

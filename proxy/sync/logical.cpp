@@ -451,7 +451,10 @@ awaitable<bool> Replication::prepare_reverse(std::string& error) {
 awaitable<bool> Replication::wait_applied(milliseconds timeout, std::string& error) {
   const std::string name = quote_literal(subscription_name(from_, database_));
   QueryResult r;
-  if (!co_await query(*publisher_, "SELECT pg_catalog.pg_current_wal_lsn()", r, error)) co_return false;
+  // The insert position: with synchronous_commit off the last commits may
+  // still be in WAL buffers, behind pg_current_wal_lsn(), and a switch that
+  // waited only for that would leave them behind on the old server.
+  if (!co_await query(*publisher_, "SELECT pg_catalog.pg_current_wal_insert_lsn()", r, error)) co_return false;
   const std::string lsn = quote_literal(r.rows.at(0).at(0).value_or("0/0"));
   const std::string applied = fmt::format(
       "SELECT pg_catalog.pg_replication_origin_progress('pg_' || s.oid, false) >= {}::pg_lsn, "

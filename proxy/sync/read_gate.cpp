@@ -33,12 +33,14 @@ awaitable<std::unique_ptr<ServerConn>> ReadGate::open(config::Side side, const s
 }
 
 // The primary's position now (after the read finished), then the target's
-// subscription's applied position until it passes it.
+// subscription's applied position until it passes it. The insert position,
+// not the write one: with synchronous_commit off a commit the client already
+// saw may still sit in WAL buffers, behind pg_current_wal_lsn().
 awaitable<bool> ReadGate::ready(Pair& p, const std::string& database, config::Side target,
                                 Clock::time_point deadline) {
   const config::Side primary = config::other(target);
   QueryResult r;
-  const bool asked = co_await simple_query(*p.primary, limits_, "SELECT pg_catalog.pg_current_wal_lsn()", r);
+  const bool asked = co_await simple_query(*p.primary, limits_, "SELECT pg_catalog.pg_current_wal_insert_lsn()", r);
   if (!asked || !r.ok() || r.rows.empty() || !r.rows[0][0]) co_return false;
   // Tables still in their initial copy are not yet consistent, whatever the position.
   const std::string check = fmt::format(
