@@ -10,6 +10,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+// With the io_uring backend (PGSHIFT_IO_URING), liburing brings <linux/fs.h>,
+// whose BLOCK_SIZE macro breaks moodycamel::ConcurrentQueue's member of that name.
+#ifdef BLOCK_SIZE
+#undef BLOCK_SIZE
+#endif
+
 namespace pgshift::proxy {
 
 namespace asio = boost::asio;
