@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -12,7 +13,9 @@
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/cutover/members.hpp"
+#include "proxy/live.hpp"
 #include "shadow/mirror.hpp"
+#include "shadow/mismatch_log.hpp"
 
 namespace pgshift::proxy {
 
@@ -20,13 +23,24 @@ class Session;
 namespace cutover {
 class Coordinator;
 }
+class Reloader;
+class Metrics;
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
     limits.large = cfg.max_message_size;
+    auto s = std::make_shared<Settings>();
+    s->cfg = cfg;
+    s->applied_by = "start";
+    settings.set(std::move(s));
   }
 
+  // The configuration pgshift started with. Settings a reload can change are
+  // read from `settings` instead (live.hpp).
   const config::Config cfg;
+  LiveSettings settings;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> next_session_id{0};
   protocol::Limits limits;
   std::unique_ptr<ssl::context> client_tls;  // null when client TLS is disabled
   std::unique_ptr<ssl::context> server_tls;  // null when server TLS is disabled
@@ -45,6 +59,9 @@ struct ProxyContext {
   }
   cutover::Members members;
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
+  const shadow::MismatchLog* mismatches = nullptr;  // the applier's, while it mirrors
+  Reloader* reloader = nullptr;   // RELOAD, SIGHUP
+  Metrics* metrics = nullptr;     // the histograms /metrics serves
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;
