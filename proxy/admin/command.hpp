@@ -21,11 +21,13 @@ struct Command {
     pause,            // PAUSE
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
+    reload,           // RELOAD
+    kill_session,     // KILL SESSION <id>
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;
   std::string what;  // SHOW: the subject, lower case; unknown: the reason
-  long number = 0;   // READS
+  long number = 0;   // READS: the percentage; KILL SESSION: the id
 };
 
 Command parse_command(std::string_view sql);
