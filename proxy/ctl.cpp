@@ -154,6 +154,12 @@ awaitable<int> status(Console& c) {
   co_return 0;
 }
 
+awaitable<void> run_into(Console& c, std::string command, QueryResult& result, std::vector<std::string>& notices,
+                         bool& done) {
+  result = co_await c.run(command, &notices);
+  done = true;
+}
+
 // CUTOVER or CUTOVER ROLLBACK on one connection while another follows its
 // steps (SHOW CUTOVER), printing each as it ends, with its duration.
 awaitable<int> switch_over(Console& runner, Console& watcher, const std::string& command) {
@@ -162,13 +168,7 @@ awaitable<int> switch_over(Console& runner, Console& watcher, const std::string&
   bool done = false;
   QueryResult result;
   std::vector<std::string> notices;
-  asio::co_spawn(
-      co_await asio::this_coro::executor,
-      [&]() -> awaitable<void> {
-        result = co_await runner.run(command, &notices);
-        done = true;
-      },
-      asio::detached);
+  asio::co_spawn(co_await asio::this_coro::executor, run_into(runner, command, result, notices, done), asio::detached);
   asio::steady_timer tick(co_await asio::this_coro::executor);
   const auto began = Clock::now();
   std::size_t printed = 0;

@@ -2,8 +2,8 @@
 // sampling, compare noise rules, log level, guardrails, timeouts), and how
 // every reader sees one whole version of them, never a half-changed one.
 //
-// `Settings` is immutable once published. The authoritative copy is an
-// atomically swapped shared_ptr (LiveSettings), read once per command by the
+// `Settings` is immutable once published. The authoritative copy is a
+// shared_ptr swapped whole (LiveSettings), read once per command by the
 // admin console, the coordinator and the HTTP API. I/O threads never touch
 // it on their data path: a reload posts each thread its new version (with
 // rewriters built for it) into that thread's IoThread, which only that
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/config.hpp"
@@ -32,13 +33,23 @@ struct Settings {
 };
 using SettingsPtr = std::shared_ptr<const Settings>;
 
+// The current version, swapped whole. (A mutex rather than
+// std::atomic<std::shared_ptr>: it is read once per command, never on the
+// data path, and libstdc++ 12's atomic shared_ptr is young.)
 class LiveSettings {
  public:
-  SettingsPtr get() const noexcept { return current_.load(std::memory_order_acquire); }
-  void set(SettingsPtr s) noexcept { current_.store(std::move(s), std::memory_order_release); }
+  SettingsPtr get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(SettingsPtr s) {
+    std::lock_guard lock(mutex_);
+    current_.swap(s);
+  }
 
  private:
-  std::atomic<SettingsPtr> current_;
+  mutable std::mutex mutex_;
+  SettingsPtr current_;
 };
 
 // What one I/O thread's sessions use: touched only on that thread.

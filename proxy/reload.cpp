@@ -9,6 +9,17 @@
 
 namespace pgshift::proxy {
 
+namespace {
+
+// Runs on the thread that owns `state`. (A function, not a capturing lambda:
+// GCC 12 releases a coroutine lambda's captures twice when co_spawn moves it.)
+awaitable<void> publish(IoThread* state, SettingsPtr s, unsigned threads) {
+  build_io_thread(*state, std::move(s), threads);
+  co_return;
+}
+
+}  // namespace
+
 Reloader::Reloader(ProxyContext& ctx, std::vector<Thread> threads, std::function<void(SettingsPtr)> to_applier)
     : ctx_(ctx), threads_(std::move(threads)), to_applier_(std::move(to_applier)) {}
 
@@ -68,15 +79,7 @@ awaitable<admin::Answer> Reloader::reload(std::string who) {
   ctx_.settings.set(published);
   spdlog::set_level(spdlog::level::from_str(published->cfg.log_level));
   const unsigned n = static_cast<unsigned>(threads_.size());
-  for (const Thread& t : threads_) {
-    co_await asio::co_spawn(
-        *t.io,
-        [state = t.state, published, n]() -> awaitable<void> {
-          build_io_thread(*state, published, n);
-          co_return;
-        },
-        asio::use_awaitable);
-  }
+  for (const Thread& t : threads_) co_await asio::co_spawn(*t.io, publish(t.state, published, n), asio::use_awaitable);
   if (to_applier_) to_applier_(published);
   spdlog::warn("reload: configuration version {} from {}, by {}: {}{}{}", published->version, file, who,
                applied.empty() ? "nothing changed" : "applied " + applied,

@@ -234,6 +234,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
                                            "CUTOVER | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
                                            "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id)");
     case Kind::show:
+      spdlog::debug("admin: {} runs SHOW {}", caller.who, c.what);
       if (c.what == "version") co_return show_version();
       if (c.what == "status") co_return show_status(ctx);
       if (c.what == "sessions") co_return show_sessions(ctx);

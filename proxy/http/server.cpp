@@ -189,9 +189,10 @@ awaitable<void> HttpServer::serve(tcp::socket socket) {
     Request r{req.method(), std::string(req.target()), req.body(), std::string(req[http::field::authorization]), peer};
     if (const auto q = r.path.find('?'); q != std::string::npos) r.path.resize(q);
     stream.expires_never();  // a CUTOVER runs as long as it takes
-    Response res = host_allowed(req[http::field::host])
-                       ? co_await handle(r)
-                       : error_response(http::status::forbidden, "pgshift serves only IP addresses and localhost");
+    // (Not a conditional expression: GCC 12 mishandles co_await inside one.)
+    Response res;
+    if (host_allowed(req[http::field::host])) res = co_await handle(r);
+    else res = error_response(http::status::forbidden, "pgshift serves only IP addresses and localhost");
     http::response<http::string_body> out{res.status, req.version()};
     out.set(http::field::server, "pgshift/" PGSHIFT_VERSION);
     out.set(http::field::content_type, res.type);
