@@ -497,11 +497,10 @@ class Loader {
         error("admin.http_listen", "expected \"host:port\" or a port number (for 127.0.0.1)");
       }
     }
-    if (string(t, "admin", "http_token_env", admin.http_token_env)) {
-      const char* v = std::getenv(admin.http_token_env.c_str());
-      if (!v || !*v) error("admin.http_token_env", "environment variable " + in_quotes(admin.http_token_env) + " is not set");
-      else admin.http_token = v;
-    }
+    // Unset is not an error: requests that change state are then refused
+    // (pgshift warns), and `pgshift ctl`, which needs no token, still loads.
+    if (string(t, "admin", "http_token_env", admin.http_token_env))
+      if (const char* v = std::getenv(admin.http_token_env.c_str())) admin.http_token = v;
   }
 
   // One of `choices` for key `name`, as its index; nullopt when absent or wrong (reported).

@@ -114,7 +114,7 @@ struct Admin {
   // The HTTP API, /metrics and the status page; off unless set.
   std::optional<Endpoint> http_listen;
   std::string http_token_env;  // names the variable holding the bearer token
-  std::string http_token;      // its value, read at load; empty: no request may change state
+  std::string http_token;      // its value, read at load; empty (unset too): no request may change state
 };
 
 // [cutover]: when and how the switch to the other server happens.

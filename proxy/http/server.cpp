@@ -140,9 +140,13 @@ bool HttpServer::listen(const config::Endpoint& at, std::string& error) {
     error = fmt::format("cannot listen for HTTP on {}:{}: {}", at.host, at.port, ec.message());
     return false;
   }
-  spdlog::info("http: status page http://{}:{}/, API /api/..., metrics /metrics{}", at.host, at.port,
-               ctx_.cfg.admin.http_token.empty() ? " (no [admin] http_token_env: requests that change state are refused)"
-                                                 : "");
+  spdlog::info("http: status page http://{}:{}/, API /api/..., metrics /metrics", at.host, at.port);
+  const config::Admin& admin = ctx_.cfg.admin;
+  if (admin.http_token.empty())
+    spdlog::warn("http: {}: requests that change state are refused",
+                 admin.http_token_env.empty()
+                     ? std::string("no [admin] http_token_env")
+                     : "the environment variable " + admin.http_token_env + " (admin.http_token_env) is not set");
   if (!addr.is_loopback() && ctx_.cfg.admin.http_token.empty())
     spdlog::warn("http: {} is not a loopback address; anyone who reaches it can read sessions and statistics",
                  at.host);
@@ -251,7 +255,8 @@ awaitable<Response> HttpServer::command(const std::string& sql, bool changes_sta
       spdlog::warn("http: {} {}: refused without a valid bearer token", req.peer, req.path);
       Response r = error_response(http::status::unauthorized,
                                   ctx_.cfg.admin.http_token.empty()
-                                      ? "no [admin] http_token_env is configured: the HTTP API cannot change state"
+                                      ? "no bearer token is configured ([admin] http_token_env): the HTTP API "
+                                        "cannot change state"
                                       : "this request changes state: send Authorization: Bearer <token>");
       r.authenticate = true;
       co_return r;
