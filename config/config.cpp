@@ -89,7 +89,8 @@ const std::vector<Section>& schema() {
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
-        "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare"}},
+        "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare", "sync", "sync_databases",
+        "sync_tables", "sync_user", "publisher_conninfo", "subscriber_conninfo", "pg_dump", "psql", "read_wait_ms"}},
       {"shadow.tls", {"mode", "ca", "cert", "key"}},
       {"shadow.login", {"client_user", "user", "password", "password_env"}},
       {"shadow.compare", {"ignore_columns", "ignore_fingerprints", "numeric_tolerance"}},
@@ -435,6 +436,19 @@ class Loader {
     millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
     millis_into(t, "shadow", "idle_timeout_ms", kShadowTimeout, sh.idle_timeout);
     load_logins(t, "shadow", sh.logins);
+    static constexpr std::array<std::string_view, 2> modes{"mirror", "logical"};
+    if (auto i = choice(t, "shadow", "sync", modes)) sh.sync = *i ? SyncMode::logical : SyncMode::mirror;
+    if (t.contains("sync_databases")) {
+      sh.sync_databases.clear();
+      strings(t, "shadow", "sync_databases", sh.sync_databases);
+    }
+    strings(t, "shadow", "sync_tables", sh.sync_tables);
+    string(t, "shadow", "sync_user", sh.sync_user);
+    string(t, "shadow", "publisher_conninfo", sh.publisher_conninfo);
+    string(t, "shadow", "subscriber_conninfo", sh.subscriber_conninfo);
+    string(t, "shadow", "pg_dump", sh.pg_dump);
+    string(t, "shadow", "psql", sh.psql);
+    millis_into(t, "shadow", "read_wait_ms", kShadowTimeout, sh.read_wait);
     if (const toml::table* c = section(t, "shadow", "compare")) {
       check_unknown(*c, "shadow.compare");
       strings(*c, "shadow.compare", "ignore_columns", sh.compare.ignore_columns);
@@ -896,6 +910,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     if (sh.compare.numeric_tolerance < 0) add("shadow.compare.numeric_tolerance", "must not be negative");
     if (sh.logins.empty())
       add("shadow.login", "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials)");
+    if (sh.sync == SyncMode::logical && sh.sync_databases.empty())
+      add("shadow.sync_databases", "must name at least one database to replicate");
+    for (const std::string& t : sh.sync_tables)
+      if (t.find('.') == std::string::npos) add("shadow.sync_tables", "expected \"schema.table\", got \"" + t + "\"");
     for (const std::string& f : sh.compare.ignore_fingerprints)
       if (f.size() != 16 || f.find_first_not_of("0123456789abcdef") != std::string::npos)
         add("shadow.compare.ignore_fingerprints", "expected 16 lower-case hex digits, got \"" + f + "\"");

@@ -82,6 +82,11 @@ struct CompareRules {
   double numeric_tolerance = 0;                  // absolute, for numeric and float columns
 };
 
+// How the shadow is kept in sync: by replaying committed statements
+// (mirror), or by PostgreSQL's logical replication (logical), which also
+// copies the rows that exist and carries the primary's exact values.
+enum class SyncMode { mirror, logical };
+
 // [shadow]: the database that receives every committed write (and a sample
 // of reads) and whose results are compared with the primary's.
 struct Shadow {
@@ -100,6 +105,17 @@ struct Shadow {
   std::chrono::milliseconds idle_timeout{60000};   // a shared shadow connection no open session uses is closed
   std::vector<ServerLogin> logins;
   CompareRules compare;
+
+  // Logical replication (sync = "logical").
+  SyncMode sync = SyncMode::mirror;
+  std::vector<std::string> sync_databases{"postgres"};  // replicated, one publication each
+  std::vector<std::string> sync_tables;                  // "schema.table"; empty: every table
+  std::string sync_user;            // the client user whose logins set it up; empty: "postgres"
+  std::string publisher_conninfo;   // how the shadow reaches the primary; empty: [primary] host and port
+  std::string subscriber_conninfo;  // how the primary reaches the shadow (reverse); empty: [shadow] host and port
+  std::string pg_dump = "pg_dump";  // copies the schema, piped into
+  std::string psql = "psql";
+  std::chrono::milliseconds read_wait{2000};  // a sampled read waits this long, at most, for the shadow to catch up
 
   // The login for a client user, or null when there is none.
   const ServerLogin* login_for(const std::string& client_user) const { return find_login(logins, client_user); }

@@ -58,6 +58,8 @@ struct ProxyContext {
     return s == config::Side::primary ? server_tls.get() : shadow_tls.get();
   }
   cutover::Members members;
+  std::atomic<int> read_percent{0};                // CUTOVER READS: share of read-only units for the target
+  std::atomic<std::uint64_t> reads_routed{0};      // units the target served
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
   const shadow::MismatchLog* mismatches = nullptr;  // the applier's, while it mirrors
   Reloader* reloader = nullptr;   // RELOAD, SIGHUP

@@ -122,6 +122,7 @@ int Listener::run() {
   cutover::State state;
   if (!restore_state(state)) return 2;
   ctx_.serving = state.serving;
+  if (state.phase == cutover::Phase::reads) ctx_.read_percent = state.read_percent;
   if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && state.phase != cutover::Phase::completed) {
     const config::Shadow& sh = ctx_.cfg.shadow;
     const config::Side target = config::other(state.serving);

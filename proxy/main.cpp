@@ -10,18 +10,34 @@
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 #include "proxy/ctl.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/sync/cli.hpp"
 
 namespace {
 
 using Run = std::function<int()>;
 
+// `pgshift sync ...` keeps its own parser (proxy/sync/cli.cpp): every
+// argument after "sync", --help included, goes to it.
+Run sync_setup(CLI::App& app) {
+  app.prefix_command();
+  app.allow_extras();
+  app.set_help_flag();
+  return [&app] {
+    std::vector<std::string> args = app.remaining();
+    args.insert(args.begin(), "sync");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    return pgshift::proxy::sync::run_cli(static_cast<int>(argv.size()), argv.data());
+  };
+}
+
 // The subcommands. Adding one: a name, a line of help, and a function that
-// adds its options to its CLI::App and returns what runs it. (Planned:
-// `sync start|stop`, `verify`.)
+// adds its options to its CLI::App and returns what runs it. (Planned: `verify`.)
 struct Subcommand {
   std::string_view name;
   std::string_view description;
@@ -29,6 +45,8 @@ struct Subcommand {
 };
 const Subcommand kSubcommands[] = {
     {"ctl", "Operate a running pgshift (the one --config names) through its admin console", pgshift::ctl::setup},
+    {"sync", "Logical replication to the new database: start | status | stop --config FILE (see sync --help)",
+     sync_setup},
 };
 
 constexpr std::string_view kFooter = R"(Examples:
@@ -36,6 +54,7 @@ constexpr std::string_view kFooter = R"(Examples:
   pgshift --listen 127.0.0.1:6432 --primary 127.0.0.1:5432
   pgshift --check-config pgshift.toml
   pgshift ctl --config pgshift.toml status
+  pgshift sync start --config pgshift.toml
 
 Signals: SIGTERM or SIGINT stops accepting connections, lets sessions finish
 for up to proxy.shutdown_timeout_ms, then exits 0. SIGHUP reloads the

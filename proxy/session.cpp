@@ -51,6 +51,9 @@ struct Session::ClientSide {
       return Verdict::hold;
     }
     if (s.settings_version_ != s.thread_.version) [[unlikely]] s.adopt_settings();  // a reload
+    // The reads phase: a read-only unit starting here may go to the target
+    // (hold it while the server side changes connection).
+    if (s.route_ == Route::none && s.switchable_ && s.at_transaction_boundary() && s.route_read(f)) return Verdict::hold;
     switch (f.type) {
       case 'Q':  // simple query: one ReadyForQuery at the end
       case 'S':  // Sync closes an extended-protocol batch
@@ -72,7 +75,10 @@ struct Session::ClientSide {
     }
     const Verdict v = s.hook_.on_client(f, out);  // classify, rewrite
     if (s.switchable_) s.note_client_message(f);  // what a cutover must carry over
-    if (s.recorder_) s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
+    if (s.recorder_) {
+      s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
+      if (s.route_ == Route::active) s.recorder_->unsample();  // the target serves it: nothing to compare
+    }
     return v;
   }
 };
@@ -84,7 +90,7 @@ struct Session::ServerSide {
     if (s.recorder_) s.recorder_->on_streamed_server();  // a row too large to digest
   }
   // A held session's server side belongs to the cutover until it is released.
-  bool stopping() const noexcept { return s.stopping_ || s.switch_ == SwitchState::held; }
+  bool stopping() const noexcept { return s.stopping_ || s.switch_ == SwitchState::held || s.route_ == Route::asked; }
   Stream& destination() noexcept { return s.client_; }
   awaitable<void> released() { co_return; }  // this side never holds
 
@@ -115,7 +121,8 @@ struct Session::ServerSide {
     if (s.recorder_) s.recorder_->on_server(f);
     const Verdict v = s.hook_.on_server(f, out);  // restore renamed output column names
     // A cutover waits for this boundary: forward the ReadyForQuery, then stop.
-    if (boundary && v == Verdict::forward && s.hold_here()) return Verdict::stop_after;
+    // ... and so does a routed read, whose connection goes back here.
+    if (boundary && v == Verdict::forward && (s.route_ == Route::active || s.hold_here())) return Verdict::stop_after;
     return v;
   }
 
@@ -493,6 +500,14 @@ awaitable<void> Session::server_to_client() {
     }
     ServerSide h{*this};
     const PumpEnd end = co_await pump(server_->stream, server_->in, to_client_, Direction::backend, ctx_.limits, h);
+    if (!stopping_ && route_ == Route::asked) {  // a read to serve from the target
+      co_await start_route();
+      continue;
+    }
+    if (!stopping_ && route_ == Route::active && at_transaction_boundary()) {  // it was served
+      end_route();
+      continue;
+    }
     if (!stopping_ && switch_ == SwitchState::held) continue;
     end_forwarding(end, false);
     co_return;
@@ -550,6 +565,8 @@ void Session::fail(std::string_view sqlstate, std::string message, std::string r
 void Session::start_mirroring() {
   shadow::Mirror* mirror = ctx_.mirror.get();
   if (!mirror || !mirror->enabled()) return;
+  const bool logical = ctx_.cfg.shadow.sync == config::SyncMode::logical;
+  if (logical && ctx_.cfg.shadow.read_sample_rate <= 0) return;  // the subscription carries every write
   const config::Side to = config::other(side_);
   if (!config::find_login(ctx_.cfg.logins(to), user_)) {
     const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to), user_);
@@ -570,7 +587,12 @@ void Session::start_mirroring() {
   recorder_ = std::make_unique<shadow::Recorder>(
       shadow_session_, std::move(origin), *rewriters_[static_cast<std::size_t>(to)], ctx_.cfg.shadow.max_transaction_bytes,
       settings_->cfg.shadow.read_sample_rate, ctx_.compare_rules,
-      [mirror](shadow::TransactionPtr t) { mirror->submit(std::move(t)); });
+      [this, mirror](shadow::TransactionPtr t) {
+        const bool write = !t->read;
+        const std::uint64_t seq = mirror->submit(std::move(t));
+        if (write) last_write_ = seq;  // read-your-writes in the reads phase
+      });
+  recorder_->set_mirror_writes(!logical);
 }
 
 void Session::set_txn_status(char status) {
@@ -603,6 +625,7 @@ awaitable<void> Session::finish() {
   client_.close();
   if (server_) server_->stream.close();
   if (target_) target_->stream.close();
+  if (reader_) reader_->stream.close();
   if (member_) {
     ctx_.members.leave(member_);
     leave_cutover();

@@ -127,6 +127,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void release(bool keep_target);
   void close_unmovable(const std::string& what);
   void report_done(cutover::Decision d, bool ok, std::string why);
+  awaitable<bool> open_connection(config::Side to, bool read_only, std::unique_ptr<ServerConn>& conn,
+                                  LoginInfo& login, std::string& error);
+  // The reads phase (session_reads.cpp).
+  enum class Route : std::uint8_t {
+    none,
+    asked,   // the client's next unit is a read for the target: the server side switches connection
+    active,  // server_ is the reader until the unit's ReadyForQuery
+  };
+  bool route_read(const protocol::Frame& f);
+  bool routable(const protocol::Frame& f);
+  awaitable<void> start_route();
+  void end_route();
   awaitable<void> released();
   void wake_client_side();
   std::vector<std::string_view> named_parses() const;
@@ -208,6 +220,16 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer client_side_wake_;  // a held client message waits on it
 
   bool forwarding_ = false;
+
+  // The reads phase: a connection to the target for read-only units.
+  Route route_ = Route::none;
+  std::unique_ptr<ServerConn> reader_;
+  LoginInfo reader_login_;
+  std::unordered_map<std::string, std::string> reader_named_;  // named statements prepared on reader_
+  std::vector<std::string> route_needs_;  // named statements the unit binds
+  std::uint64_t last_write_ = 0;          // the mirror position of this session's last committed write
+  std::uint32_t route_random_ = 0;
+  std::chrono::steady_clock::time_point reader_retry_{};  // after a failed reader login
 
   // What info() reads from other threads and the session changes.
   std::atomic<char> shared_txn_{'I'};

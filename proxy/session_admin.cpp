@@ -30,10 +30,12 @@ SessionInfo Session::status() const {
 // Runs on the session's thread when a client message arrives and the
 // thread's settings are newer than the session's. While replies are pending
 // the hook's bookkeeping belongs to the rules the statements were sent with,
-// and during a cutover the target's statements were prepared with the old
-// ones: the session then asks again at its next message.
+// during a cutover the target's statements were prepared with the old ones,
+// and a read routed to the target holds the other connection: the session
+// then asks again at its next message.
 void Session::adopt_settings() {
-  if (pending_ready_ != 0 || trailing_ || switch_ != SwitchState::none || preparing_ || target_) return;
+  if (pending_ready_ != 0 || trailing_ || switch_ != SwitchState::none || preparing_ || target_ || route_ != Route::none)
+    return;
   settings_ = thread_.settings;
   settings_version_ = thread_.version;
   rewriter_hold_ = thread_.rewriters;

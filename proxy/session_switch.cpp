@@ -320,7 +320,9 @@ awaitable<bool> Session::read_state(ServerState& st) {
 awaitable<bool> Session::prepare_target() {
   preparing_ = true;
   std::string error;
-  const bool ok = co_await connect_target(error) && co_await prepare_statements(error);
+  // One co_await per statement: GCC 12 miscompiles co_await inside && and ?:.
+  bool ok = co_await connect_target(error);
+  if (ok) ok = co_await prepare_statements(error);
   preparing_ = false;
   server_side_wake_.cancel();  // hold() may be waiting for this
   if (!ok) {
@@ -336,16 +338,22 @@ awaitable<bool> Session::prepare_target() {
 // Opens and logs in the connection the session will move to, with the
 // session's startup parameters and the [[X.login]] credentials.
 awaitable<bool> Session::connect_target(std::string& error) {
-  const config::Side to = switch_to_;
+  target_named_.clear();
+  co_return co_await open_connection(switch_to_, false, target_, target_login_, error);
+}
+
+// A connection of this session's own to server `to`: its startup parameters,
+// the [[X.login]] for its user, and read-only when it serves routed reads.
+awaitable<bool> Session::open_connection(config::Side to, bool read_only, std::unique_ptr<ServerConn>& conn,
+                                         LoginInfo& info, std::string& error) {
   const config::ServerLogin* credentials = config::find_login(ctx_.cfg.logins(to), user_);
   if (!credentials) {
     error = fmt::format("no [[{}.login]] for user {}", config::to_string(to), user_);
     co_return false;
   }
-  target_ = std::make_unique<ServerConn>(tcp::socket(client_.socket().get_executor()), ctx_.cfg.buffer_size);
-  target_login_ = LoginInfo{};
-  target_named_.clear();
-  const ConnectResult r = co_await connect_server(ctx_.cfg.upstream(to), ctx_.tls(to), *target_);
+  conn = std::make_unique<ServerConn>(tcp::socket(client_.socket().get_executor()), ctx_.cfg.buffer_size);
+  info = LoginInfo{};
+  const ConnectResult r = co_await connect_server(ctx_.cfg.upstream(to), ctx_.tls(to), *conn);
   if (r.ec) {
     error = r.detail;
     co_return false;
@@ -354,8 +362,9 @@ awaitable<bool> Session::connect_target(std::string& error) {
                 {"database", ctx_.cfg.database_on(to, database_)}};
   for (const auto& kv : startup_params_)
     if (kv.first != "user" && kv.first != "database") params.push_back(kv);
+  if (read_only) params.emplace_back("default_transaction_read_only", "on");
   asio::steady_timer timer(client_.socket().get_executor(), ctx_.cfg.cutover.prepare_timeout);
-  auto done = co_await (proxy::login(*target_, ctx_.limits, params, credentials->password, target_login_, error) ||
+  auto done = co_await (proxy::login(*conn, ctx_.limits, params, credentials->password, info, error) ||
                         timer.async_wait(use_tuple));
   if (done.index() == 1) error = "the server did not answer the login within prepare_timeout_ms";
   co_return done.index() == 0 && std::get<0>(done);
@@ -470,6 +479,11 @@ void Session::commit() {
   to_client_.own() += to_client_later_;
   to_client_later_.clear();
   target_named_.clear();
+  if (reader_) {  // it read from the server that now serves
+    reader_->stream.close();
+    reader_.reset();
+    reader_named_.clear();
+  }
   switch_ = SwitchState::none;
   wake_client_side();
   asio::co_spawn(client_.socket().get_executor(), [old = std::move(old)]() -> awaitable<void> {
@@ -516,7 +530,7 @@ void Session::report_done(Decision d, bool ok, std::string why) {
 }
 
 awaitable<void> Session::released() {
-  while (switch_ == SwitchState::held && !stopping_) {
+  while ((switch_ == SwitchState::held || route_ == Route::asked) && !stopping_) {
     client_side_wake_.expires_at(Clock::time_point::max());
     co_await client_side_wake_.async_wait(use_tuple);
   }

@@ -67,7 +67,9 @@ ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, 
       target_(target),
       limits_(limits),
       rules_(compare_rules(cfg.shadow.compare)),
-      log_(shadow::MismatchLog::Options{cfg.shadow.mismatch_log, cfg.shadow.redact}) {}
+      log_(shadow::MismatchLog::Options{cfg.shadow.mismatch_log, cfg.shadow.redact}) {
+  if (cfg.shadow.sync == config::SyncMode::logical) gate_ = std::make_unique<sync::ReadGate>(cfg, tls, limits);
+}
 
 ShadowApplier::~ShadowApplier() { stop(); }
 
@@ -132,6 +134,13 @@ awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
   if (t->kind == Kind::retarget) {
     co_await retarget(static_cast<config::Side>(t->target));
     co_return;
+  }
+  if (t->read && gate_) {  // compare like with like: the stream must have brought the read's moment
+    const bool ready = co_await gate_->caught_up(*t, target_);
+    if (!ready) {
+      mirror_.skipped(*t);
+      co_return;
+    }
   }
   std::string error;
   ConnectionPtr c = co_await connection_for(*t, error);
@@ -324,10 +333,11 @@ awaitable<void> ShadowApplier::report_status() {
     const shadow::Status s = mirror_.status();
     spdlog::info(
         "shadow: committed={} applied={} pending={} ({} bytes) lag={:.2f}s dropped={} compared={} mismatches={} "
-        "connected={} diverged={}{}{}",
+        "connected={} diverged={}{}{}{}",
         s.committed, s.applied, s.pending, s.pending_bytes, s.lag_seconds, s.dropped, s.statements_compared,
         s.mismatches, s.connected ? "yes" : "no", s.diverged ? "yes" : "no",
-        s.diverged ? " (" + s.diverged_reason + ")" : std::string(), s.mismatches ? worst_statements() : std::string());
+        s.diverged ? " (" + s.diverged_reason + ")" : std::string(), s.mismatches ? worst_statements() : std::string(),
+        gate_ ? fmt::format(" reads_skipped={}", s.reads_skipped) : std::string());
   }
 }
 

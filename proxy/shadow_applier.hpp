@@ -27,6 +27,7 @@
 #include "shadow/compare.hpp"
 #include "shadow/mirror.hpp"
 #include "shadow/mismatch_log.hpp"
+#include "proxy/sync/read_gate.hpp"
 
 namespace pgshift::proxy {
 
@@ -139,6 +140,7 @@ class ShadowApplier {
   ConnectionPtr batch_to_;      // transactions appended to batch_, not written yet
   std::string batch_;
   std::chrono::steady_clock::time_point retry_after_{};
+  std::unique_ptr<sync::ReadGate> gate_;  // logical mode: reads wait for the stream
 };
 
 }  // namespace pgshift::proxy

@@ -7,8 +7,8 @@ Mirror::Mirror(std::size_t max_transactions, std::size_t max_bytes)
 
 // Every transaction the primary committed counts in `committed`, whether it
 // is then queued or dropped.
-void Mirror::submit(TransactionPtr t) {
-  if (!enabled_) return;
+std::uint64_t Mirror::submit(TransactionPtr t) {
+  if (!enabled_) return 0;
   committed_.fetch_add(1);
   const char* why = "a transaction was too large to mirror";  // the Recorder drops only those
   if (t->kind == Transaction::Kind::apply &&
@@ -29,8 +29,10 @@ void Mirror::submit(TransactionPtr t) {
     std::lock_guard lock(mutex_);
     commit_times_.emplace(t->seq, std::chrono::steady_clock::now());
   }
+  const std::uint64_t seq = t->seq;
   queue_.enqueue(std::move(t));
   if (wake_) wake_();
+  return seq;
 }
 
 void Mirror::close_session(std::uint64_t session) {
@@ -63,6 +65,8 @@ TransactionPtr Mirror::next() {
 }
 
 void Mirror::account_out(const Transaction& t) {
+  // The applier finishes transactions in commit order.
+  if (t.seq > done_through_.load(std::memory_order_relaxed)) done_through_.store(t.seq, std::memory_order_release);
   if (t.kind != Transaction::Kind::apply) return;
   pending_.fetch_sub(1);
   pending_bytes_.fetch_sub(t.bytes());
@@ -78,6 +82,11 @@ void Mirror::applied(const Transaction& t, std::size_t compared, std::size_t mis
   mismatches_.fetch_add(mismatched);
 }
 
+void Mirror::skipped(const Transaction& t) {
+  account_out(t);
+  skipped_.fetch_add(1);
+}
+
 void Mirror::dropped(const Transaction& t, const std::string& why) {
   account_out(t);
   dropped_.fetch_add(1);
@@ -88,11 +97,13 @@ void Mirror::mark_diverged(const std::string& why) {
   std::lock_guard lock(mutex_);
   if (!diverged_) diverged_reason_ = why;
   diverged_ = true;
+  diverged_flag_ = true;
 }
 
 void Mirror::clear_diverged() {
   std::lock_guard lock(mutex_);
   diverged_ = false;
+  diverged_flag_ = false;
   diverged_reason_.clear();
 }
 
@@ -103,6 +114,7 @@ Status Mirror::status() const {
   s.dropped = dropped_.load();
   s.pending = pending_.load();
   s.failed = failed_.load();
+  s.reads_skipped = skipped_.load();
   s.pending_bytes = pending_bytes_.load();
   s.statements_compared = compared_.load();
   s.mismatches = mismatches_.load();

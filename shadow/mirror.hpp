@@ -30,6 +30,7 @@ struct Status {
   std::uint64_t dropped = 0;
   std::uint64_t pending = 0;        // queued, not yet applied
   std::uint64_t failed = 0;         // applied, but failed or rolled back on the shadow
+  std::uint64_t reads_skipped = 0;  // sampled reads not compared: the shadow was behind
   std::uint64_t pending_bytes = 0;
   std::uint64_t statements_compared = 0;
   std::uint64_t mismatches = 0;
@@ -45,7 +46,8 @@ class Mirror {
 
   // Producer side (any thread, never blocks).
   std::uint64_t open_session() noexcept { return next_session_.fetch_add(1) + 1; }
-  void submit(TransactionPtr t);
+  // Returns the transaction's position in the commit order (0 when mirroring is off).
+  std::uint64_t submit(TransactionPtr t);
   void close_session(std::uint64_t session);  // lets the applier drop its shadow connection, in order
   // A cutover swapped the servers: every transaction submitted from now on
   // goes to `target` (config::Side's value), everything before to the old one.
@@ -56,6 +58,8 @@ class Mirror {
   // `failed`: it committed on the primary but not on the shadow.
   void applied(const Transaction& t, std::size_t compared, std::size_t mismatched, bool failed = false);
   void dropped(const Transaction& t, const std::string& why);
+  // A sampled read not compared: the shadow had not caught up in time (logical mode).
+  void skipped(const Transaction& t);
   void set_connected(bool up) noexcept { connected_ = up; }
   // Called when something was queued, to wake an idle applier (may be empty).
   void on_work(std::function<void()> wake) { wake_ = std::move(wake); }
@@ -63,6 +67,11 @@ class Mirror {
   // Mirroring stops for good (a completed cutover): submissions are ignored.
   void disable() noexcept { enabled_ = false; }
   bool enabled() const noexcept { return enabled_.load(); }
+
+  // Every transaction up to this position has been applied or dropped (a
+  // reader that committed at or before it can read its writes on the shadow).
+  std::uint64_t done_through() const noexcept { return done_through_.load(std::memory_order_acquire); }
+  bool diverged() const noexcept { return diverged_flag_.load(std::memory_order_relaxed); }
 
   void mark_diverged(const std::string& why);
   void clear_diverged();
@@ -75,10 +84,13 @@ class Mirror {
   const std::size_t max_transactions_, max_bytes_;
   std::atomic<std::uint64_t> next_seq_{0};
   std::atomic<std::uint64_t> next_session_{0};
-  std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0}, failed_{0};
+  std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0}, failed_{0},
+      skipped_{0};
   std::atomic<std::uint64_t> compared_{0}, mismatches_{0};
   std::atomic<bool> connected_{false};
   std::atomic<bool> enabled_{true};
+  std::atomic<std::uint64_t> done_through_{0};
+  std::atomic<bool> diverged_flag_{false};  // diverged_, readable without the lock
   std::function<void()> wake_;
 
   // Applier-only: the reorder buffer.

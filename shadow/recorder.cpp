@@ -305,6 +305,7 @@ void Recorder::commit_settings(Transaction& t) {
 void Recorder::unit_ended() {
   if (unit_ && sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
     unit_->read = true;
+    unit_->finished = std::chrono::steady_clock::now();
     unit_->own_connection = stateful_;
     unit_->settings = unit_->settings_after = settings_;
     unit_->primary_rows = std::move(rows_);
@@ -316,7 +317,7 @@ void Recorder::unit_ended() {
     return;
   }
   const bool committed = committed_ || (!explicit_ && !failed_);
-  if (unit_ && writes_ && committed) {
+  if (unit_ && writes_ && committed && mirror_writes_) {
     stateful_ = stateful_ || state_;
     commit_settings(*unit_);
     unit_->own_connection = stateful_;

@@ -43,6 +43,10 @@ class Recorder {
   void on_streamed_client(char type);
   // A server message too large to be seen whole (a DataRow streamed through).
   void on_streamed_server() noexcept { sampled_ = false; }
+  // This unit's replies do not come from the primary (a read served by the target).
+  void unsample() noexcept { sampled_ = false; }
+  // Logical replication carries the writes: only sampled reads are handed over.
+  void set_mirror_writes(bool on) noexcept { mirror_writes_ = on; }
 
   // A cutover: from now on the shadow is `rewriter`'s server; the session's
   // named statements (its clients' Parse messages, whole) are kept for it.
@@ -111,6 +115,7 @@ class Recorder {
   std::vector<Outcome> rows_;
   std::vector<bool> ordered_;
   std::uint64_t dropped_oversize_ = 0;
+  bool mirror_writes_ = true;
 };
 
 }  // namespace pgshift::shadow

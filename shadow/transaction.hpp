@@ -4,6 +4,7 @@
 // queued in the primary's commit order, applied by the shadow applier.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -68,6 +69,7 @@ struct Transaction {
   std::vector<Outcome> primary_rows;
   std::vector<bool> ordered;
   bool read = false;
+  std::chrono::steady_clock::time_point finished;  // a sampled read: when the primary's answer was complete
   std::size_t bytes() const noexcept;
 
   enum class Kind : std::uint8_t {

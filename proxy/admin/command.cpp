@@ -80,6 +80,7 @@ Command parse_command(std::string_view sql) {
       return unknown("KILL SESSION takes the id SHOW SESSIONS gives");
     return c;
   }
+  if (w.size() == 2 && w[0] == "sync" && w[1] == "start") return of(K::sync_start);
   return unknown("unknown command");
 }
 

@@ -23,6 +23,7 @@ struct Command {
     clear_diverged,   // CLEAR DIVERGED
     reload,           // RELOAD
     kill_session,     // KILL SESSION <id>
+    sync_start,       // SYNC START
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;

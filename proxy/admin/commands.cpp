@@ -109,6 +109,7 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"lag_s", fmt::format("{:.3f}", s.lag_seconds)},
                    {"dropped", std::to_string(s.dropped)},
                    {"failed", std::to_string(s.failed)},
+                   {"reads_skipped", std::to_string(s.reads_skipped)},
                    {"compared", std::to_string(s.statements_compared)},
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},
@@ -231,8 +232,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
                                            " (commands: SHOW STATUS | SESSIONS | SHADOW | MISMATCHES | RULES | CONFIG | "
-                                           "CUTOVER | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
-                                           "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id)");
+                                           "CUTOVER | SYNC | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
+                                           "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id, SYNC START)");
     case Kind::show:
       spdlog::debug("admin: {} runs SHOW {}", caller.who, c.what);
       if (c.what == "version") co_return show_version();
@@ -246,9 +247,13 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show);
       }
+      if (c.what == "sync") {
+        if (!coord) co_return needs_target();
+        co_return co_await on_coordinator(*coord, &Coord::show_sync);
+      }
       co_return Answer::error("42704", "SHOW " + c.what +
                                            ": unknown (try SHOW STATUS, SESSIONS, SHADOW, MISMATCHES, RULES, CONFIG, "
-                                           "CUTOVER, VERSION)");
+                                           "CUTOVER, SYNC, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
     case Kind::reload:
@@ -257,19 +262,19 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       co_return co_await ctx.reloader->reload(caller.who);
     case Kind::kill_session:
       co_return co_await kill_session(ctx, caller, static_cast<std::uint64_t>(c.number));
-    case Kind::reads:
-      co_return Answer::error("0A000", "CUTOVER READS is not supported by this version");
     default:
       break;
   }
   if (!coord) co_return needs_target();
   spdlog::info("admin: {} runs {}", caller.who,
-               c.kind == Kind::cutover    ? "CUTOVER"
+               c.kind == Kind::cutover    ? std::string("CUTOVER")
                : c.kind == Kind::dry_run  ? "CUTOVER DRY RUN"
                : c.kind == Kind::abort    ? "CUTOVER ABORT"
                : c.kind == Kind::rollback ? "CUTOVER ROLLBACK"
                : c.kind == Kind::complete ? "CUTOVER COMPLETE"
                : c.kind == Kind::pause    ? "PAUSE"
+               : c.kind == Kind::reads    ? "CUTOVER READS " + std::to_string(c.number)
+               : c.kind == Kind::sync_start ? std::string("SYNC START")
                                           : "RESUME");
   switch (c.kind) {
     case Kind::cutover: co_return co_await on_coordinator(*coord, &Coord::cutover);
@@ -279,6 +284,9 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::complete: co_return co_await on_coordinator(*coord, &Coord::complete);
     case Kind::pause: co_return co_await on_coordinator(*coord, &Coord::pause);
     case Kind::resume: co_return co_await on_coordinator(*coord, &Coord::resume);
+    case Kind::sync_start: co_return co_await on_coordinator(*coord, &Coord::sync_start);
+    case Kind::reads:
+      co_return co_await asio::co_spawn(coord->executor(), coord->reads(static_cast<int>(c.number)), asio::use_awaitable);
     default: co_return Answer::error("XX000", "unhandled command");
   }
 }

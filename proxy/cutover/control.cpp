@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 namespace pgshift::proxy::cutover {
@@ -78,10 +80,14 @@ awaitable<bool> copy_sequences(ProxyContext& ctx, Control& from, Control& to, st
 }
 
 awaitable<bool> set_read_only(ProxyContext& ctx, Control& c, bool on, std::string& error) {
-  // ALTER SYSTEM cannot run in a transaction block: two Query messages.
-  for (std::string_view sql : {on ? std::string_view("ALTER SYSTEM SET default_transaction_read_only = on")
-                                  : std::string_view("ALTER SYSTEM RESET default_transaction_read_only"),
-                               std::string_view("SELECT pg_catalog.pg_reload_conf()")}) {
+  // ALTER SYSTEM cannot run in a transaction block: two Query messages. A named
+  // array, not a braced list in the loop: GCC 12 mishandles such temporaries
+  // across a co_await.
+  const std::array<std::string_view, 2> statements{
+      on ? std::string_view("ALTER SYSTEM SET default_transaction_read_only = on")
+         : std::string_view("ALTER SYSTEM RESET default_transaction_read_only"),
+      std::string_view("SELECT pg_catalog.pg_reload_conf()")};
+  for (std::string_view sql : statements) {
     QueryResult r;
     const bool sent = co_await simple_query(*c.conn, ctx.limits, sql, r);
     if (!sent || !r.ok()) {

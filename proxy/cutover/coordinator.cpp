@@ -66,6 +66,10 @@ std::vector<Coordinator::PhaseChange> Coordinator::timeline() const {
 
 void Coordinator::start() {
   asio::co_spawn(io_, sample(), asio::detached);
+  if (logical()) {
+    watch_ = std::make_unique<sync::Watch>(ctx_);
+    asio::co_spawn(io_, watch_->run(busy_), asio::detached);
+  }
   if (ctx_.cfg.cutover.at || ctx_.cfg.cutover.when_ready) asio::co_spawn(io_, scheduled(), asio::detached);
 }
 
@@ -143,22 +147,48 @@ void Coordinator::on_left(std::uint64_t id) {
 // ---------------------------------------------------------------------------
 // Guardrails: what must hold before a switch starts.
 
+// Logical mode: every database's subscription streams, without errors, within the lag.
+void Coordinator::sync_guardrails(std::vector<Check>& out) const {
+  const config::Cutover& c = cut_;
+  for (const sync::DatabaseStatus& d : watch_->snapshot()) {
+    const sync::Status& st = d.status;
+    const std::string where = "database " + d.database;
+    std::string state = !d.error.empty()     ? d.error
+                        : !st.subscribed     ? "not replicating (pgshift sync start)"
+                        : !st.worker         ? "apply worker stopped"
+                                             : fmt::format("{} of {} table(s) streaming", st.streaming(), st.tables.size());
+    out.push_back({where + ": subscription streams", state, "every table", d.error.empty() && st.ready()});
+    out.push_back({where + ": replication errors", std::to_string(st.apply_errors + st.sync_errors), "0",
+                   st.apply_errors + st.sync_errors == 0});
+    out.push_back({where + ": replication lag", fmt::format("{} bytes, {:.1f} ms", st.lag_bytes, st.lag_seconds * 1000),
+                   fmt::format("{} ms", c.max_lag.count()), st.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
+  }
+}
+
 std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
   std::vector<Check> out;
   const config::Cutover& c = cut_;
-  if (!ctx_.mirror) {
+  if (logical()) {
+    const bool diverged = ctx_.mirror && ctx_.mirror->diverged();
+    out.push_back({"target holds every write (not diverged)",
+                   diverged ? "diverged: " + ctx_.mirror->status().diverged_reason : "yes", "yes", !diverged});
+    sync_guardrails(out);
+    if (rollback) return out;
+  } else if (!ctx_.mirror) {
     out.push_back({"mirror", "off", "on", false});
     return out;
   }
+  if (!ctx_.mirror) return out;
   const shadow::Status s = ctx_.mirror->status();
-  const std::string target(config::to_string(config::other(ctx_.serving.load())));
-  out.push_back({"target connected", s.connected ? "yes" : (s.committed == 0 ? "no writes yet" : "no"), "yes",
-                 s.connected || s.committed == 0});
-  out.push_back({"target holds every write (not diverged)", s.diverged ? "diverged: " + s.diverged_reason : "yes",
-                 "yes", !s.diverged});
-  out.push_back({"mirror lag", ms_text(s.lag_seconds * 1000), fmt::format("{} ms", c.max_lag.count()),
-                 s.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
-  if (rollback) return out;
+  if (!logical()) {
+    out.push_back({"target connected", s.connected ? "yes" : (s.committed == 0 ? "no writes yet" : "no"), "yes",
+                   s.connected || s.committed == 0});
+    out.push_back({"target holds every write (not diverged)", s.diverged ? "diverged: " + s.diverged_reason : "yes",
+                   "yes", !s.diverged});
+    out.push_back({"mirror lag", ms_text(s.lag_seconds * 1000), fmt::format("{} ms", c.max_lag.count()),
+                   s.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
+    if (rollback) return out;
+  }
   // Mismatches over the window: the first sample inside it against now.
   std::uint64_t compared = s.statements_compared, mismatched = s.mismatches;
   const auto since = Clock::now() - c.window;
@@ -196,6 +226,9 @@ awaitable<admin::Answer> Coordinator::show() {
   items.emplace_back("receives mirrored writes", mirroring ? server(config::other(serving)) : "none");
   items.emplace_back("epoch", std::to_string(st.epoch));
   items.emplace_back("paused", paused_ ? "yes" : "no");
+  if (st.phase == Phase::reads)
+    items.emplace_back("reads served by the target",
+                       fmt::format("{}% ({} units so far)", ctx_.read_percent.load(), ctx_.reads_routed.load()));
   items.emplace_back("sessions", std::to_string(ctx_.members.size()));
   if (!st.fenced.empty()) {
     std::string f;
@@ -310,8 +343,21 @@ awaitable<admin::Answer> Coordinator::complete() {
     ctx_.mirror->disable();
     ctx_.mirror->retarget(static_cast<std::uint8_t>(config::other(ctx_.serving.load())));  // closes its connections
   }
+  std::vector<std::string> notes;
+  if (logical()) {  // the reverse subscriptions, their slots and the publications go
+    for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+      sync::Replication reverse(ctx_, db, ctx_.serving.load());
+      std::vector<std::string> removed;
+      bool ok = co_await reverse.connect(error);
+      if (ok) ok = co_await reverse.remove(true, removed, error);
+      if (!ok) notes.push_back("database " + db + ": could not remove the reverse replication: " + error);
+      for (const std::string& r : removed) notes.push_back("database " + db + ": removed " + r);
+    }
+  }
   move_to(Phase::completed, Step::idle, "CUTOVER COMPLETE: reverse mirroring stopped");
-  co_return co_await show();
+  admin::Answer a = co_await show();
+  a.notices = std::move(notes);
+  co_return a;
 }
 
 awaitable<admin::Answer> Coordinator::abort() {
@@ -364,12 +410,47 @@ awaitable<admin::Answer> Coordinator::resume() {
   co_return a;
 }
 
+// CUTOVER READS <percent>: a share of read-only units goes to the target
+// (session_reads.cpp); 0 sends every read back to the primary.
+awaitable<admin::Answer> Coordinator::reads(int percent) {
+  State st = state();
+  if (st.phase != Phase::shadowing && st.phase != Phase::reads)
+    co_return admin::Answer::error("55000", fmt::format("CUTOVER READS needs the shadowing or reads phase; the phase is {}",
+                                                        cutover::to_string(st.phase)));
+  if (busy_) co_return admin::Answer::error("55000", "a switch or a PAUSE is in progress");
+  if (percent > 0) {
+    if (logical())
+      co_return admin::Answer::error("0A000", "CUTOVER READS is not offered in logical mode (a session's own writes "
+                                              "could not be told apart from the stream's lag)");
+    if (!ctx_.cfg.renames.empty())
+      co_return admin::Answer::error("0A000", "CUTOVER READS does not route reads while [[rename]] rules are configured");
+    if (!ctx_.mirror || !ctx_.mirror->enabled())
+      co_return admin::Answer::error("55000", "no mirror to the target: its data would be stale");
+    for (const Check& c : guardrails(true))
+      if (!c.ok)
+        co_return admin::Answer::error("55000", fmt::format("guardrail failed: {} is {} (limit {})", c.name, c.value, c.limit));
+  }
+  st.phase = percent > 0 ? Phase::reads : Phase::shadowing;
+  st.read_percent = percent;
+  std::string error;
+  if (!persist(st, error)) co_return admin::Answer::error("58030", "cannot write the state file: " + error);
+  ctx_.read_percent = percent;
+  move_to(st.phase, Step::idle, fmt::format("{}% of read-only units go to the {} server", percent,
+                                            config::to_string(config::other(ctx_.serving.load()))));
+  admin::Answer a;
+  a.tag = "CUTOVER";
+  a.table = admin::pairs({{"phase", std::string(cutover::to_string(st.phase))},
+                          {"reads served by the target", fmt::format("{}%", percent)},
+                          {"read-only units served by the target so far", std::to_string(ctx_.reads_routed.load())}});
+  co_return a;
+}
+
 // ---------------------------------------------------------------------------
 // The switch.
 
 awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
   if (busy_) co_return admin::Answer::error("55000", paused_ ? "paused: RESUME first" : "a switch is already running");
-  if (!ctx_.mirror || !ctx_.mirror->enabled())
+  if (!logical() && (!ctx_.mirror || !ctx_.mirror->enabled()))
     co_return admin::Answer::error("55000", "no mirror to the other server: nothing would hold its writes");
   busy_ = true;
   abort_requested_ = false;
@@ -387,6 +468,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
                                                         c.name, c.value, c.limit));
   }
   const config::Side from = ctx_.serving.load(), to = config::other(from);
+  const int read_percent = ctx_.read_percent.exchange(0);  // reads go back to the serving server meanwhile
   failure_.clear();
   members_.clear();
   {
@@ -421,7 +503,8 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
   bool lifted = false;  // the target was fenced as an earlier switch's old server
   if (ok) {
     step(Step::sequences);
-    ok = co_await lift_fence(to, lifted, why) && co_await copy_sequences_to(to, why);
+    ok = co_await lift_fence(to, lifted, why);  // one co_await per statement (GCC 12)
+    if (ok) ok = co_await copy_sequences_to(to, why);
   }
   if (ok) {
     step(Step::staging);
@@ -444,7 +527,8 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
       why = "cannot write the state file: " + error;
     } else if (fence_old) {
       step(Step::fencing);
-      if (!(ok = co_await raise_fence(from, why))) {
+      ok = co_await raise_fence(from, why);
+      if (!ok) {
         State back = before;
         back.phase = rollback ? Phase::cut_over : Phase::shadowing;
         persist(back, error);
@@ -456,6 +540,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
       std::string ignored;
       co_await set_read_only(ctx_, *controls_[1], true, ignored);
     }
+    ctx_.read_percent = read_percent;
     co_await abort_switch(why);
     co_return report(false, why);
   }
@@ -478,6 +563,7 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
       controls_.push_back(std::move(c));
     }
   }
+  if (logical() && !co_await prepare_replication(config::other(to), why)) co_return false;
   add_members(ctx_.members.snapshot());
   for (auto& [id, m] : members_)
     if (auto s = m.session.lock()) s->switch_prepare(to);
@@ -495,8 +581,8 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   // start it when little is (a momentary backlog passes), without waiting
   // longer than the catch-up itself may take.
   constexpr std::uint64_t small_backlog = 100;
-  const bool small = co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
-                                         cut_.catchup_timeout, milliseconds(2));
+  const bool small = logical() || co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
+                                                      cut_.catchup_timeout, milliseconds(2));
   if (abort_requested_) {
     why = "CUTOVER ABORT";
     co_return false;
@@ -537,6 +623,7 @@ awaitable<bool> Coordinator::drain(std::string& why) {
 // Every transaction the old server committed is applied on the target: the
 // mirror has nothing pending, and none was dropped or failed there.
 awaitable<bool> Coordinator::catch_up(std::string& why) {
+  if (logical()) co_return co_await catch_up_replication(why);
   shadow::Mirror& mirror = *ctx_.mirror;
   const bool done = co_await wait_until(
       [&] {
@@ -593,24 +680,31 @@ awaitable<bool> Coordinator::lift_fence(config::Side to, bool& lifted, std::stri
   co_return true;
 }
 
-// fence_old = "read_only": writes that bypass pgshift must not reach the old
-// server once the other serves (split brain). Mirrored writes still do.
-awaitable<bool> Coordinator::raise_fence(config::Side from, std::string& why) {
-  if (!co_await set_read_only(ctx_, *controls_[0], true, why)) co_return false;
+// Outside the coroutine: GCC 12 compiled this call, inside raise_fence, into
+// a trap at the coroutine's first resume (seen at -O0 and -O2).
+void Coordinator::log_fenced(config::Side from) {
   spdlog::warn("cutover: the {} server is fenced (default_transaction_read_only = on); to undo it there: "
                "ALTER SYSTEM RESET default_transaction_read_only; SELECT pg_reload_conf();",
                config::to_string(from));
-  co_return true;
+}
+
+// fence_old = "read_only": writes that bypass pgshift must not reach the old
+// server once the other serves (split brain). Mirrored writes still do.
+awaitable<bool> Coordinator::raise_fence(config::Side from, std::string& why) {
+  const bool ok = co_await set_read_only(ctx_, *controls_[0], true, why);
+  if (ok) log_fenced(from);
+  co_return ok;
 }
 
 // Nothing here can fail: the state file already says `to` serves.
 awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
   step(Step::swapping);
-  ctx_.mirror->retarget(static_cast<std::uint8_t>(from));  // after every old transaction, before any new one
+  if (ctx_.mirror) ctx_.mirror->retarget(static_cast<std::uint8_t>(from));  // after every old transaction, before any new one
   ctx_.serving = to;
   decide_all(Decision::commit, is_held);
   decide_all(Decision::close, is_closing);
   ctx_.members.open_gate();
+  if (logical()) finish_replication();
   co_await wait_until(
       [this] { return std::all_of(members_.begin(), members_.end(), [](auto& kv) { return kv.second.finished; }); },
       milliseconds(2000), milliseconds(5));
@@ -651,6 +745,15 @@ awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
 }
 
 awaitable<void> Coordinator::abort_switch(const std::string& why) {
+  if (frozen_) {  // the old direction streams again before anyone writes
+    for (auto& rep : replications_) {
+      std::string error;
+      if (!co_await rep->unfreeze(error))
+        spdlog::error("sync: database {}: cannot resume replication after the abort: {}", rep->database(), error);
+    }
+    frozen_ = false;
+  }
+  replications_.clear();
   decide_all(Decision::release, any_member);
   ctx_.members.open_gate();
   {
@@ -693,6 +796,118 @@ admin::Answer Coordinator::report(bool ok, const std::string& why) const {
   }
   a.table = admin::pairs(std::move(items));
   return a;
+}
+
+// ---------------------------------------------------------------------------
+// Logical mode: the subscriptions turn around.
+
+// Before the pause: a connection pair per database, and on the target the
+// publication the reverse direction will need (it must exist before that
+// direction's slot, or the slot would not see the tables).
+awaitable<bool> Coordinator::prepare_replication(config::Side from, std::string& why) {
+  replications_.clear();
+  frozen_ = false;
+  for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+    auto rep = std::make_unique<sync::Replication>(ctx_, db, from);
+    std::string error;
+    bool ok = co_await rep->connect(error);
+    if (ok) ok = co_await rep->prepare_reverse(error);
+    if (!ok) {
+      why = "database " + db + ": " + error;
+      co_return false;
+    }
+    replications_.push_back(std::move(rep));
+  }
+  co_return true;
+}
+
+// The target has applied everything the old server wrote; then that
+// direction stops and the reverse one gets its slot, at this very point.
+awaitable<bool> Coordinator::catch_up_replication(std::string& why) {
+  for (auto& rep : replications_) {
+    std::string error;
+    if (!co_await rep->wait_applied(cut_.catchup_timeout, error)) {
+      why = "database " + rep->database() + ": " + error;
+      co_return false;
+    }
+  }
+  frozen_ = true;
+  for (auto& rep : replications_) {
+    std::string error;
+    if (!co_await rep->freeze_and_reverse_slot(error)) {
+      why = "database " + rep->database() + ": " + error;
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+// After the swap, in the background: the old direction goes, and the old
+// server subscribes to the new one from the slot made during the pause.
+void Coordinator::finish_replication() {
+  frozen_ = false;
+  asio::co_spawn(io_, [this, reps = std::move(replications_)]() mutable -> awaitable<void> {
+    for (auto& rep : reps) {
+      std::string error;
+      if (co_await rep->finish_reverse(error)) {
+        spdlog::info("sync: database {}: the {} server now replicates from the {} server ({})", rep->database(),
+                     config::to_string(rep->from()), config::to_string(rep->to()),
+                     sync::subscription_name(rep->to(), rep->database()));
+        continue;
+      }
+      const std::string why = "database " + rep->database() + ": reverse replication could not start: " + error;
+      spdlog::error("sync: {}", why);
+      if (ctx_.mirror) ctx_.mirror->mark_diverged(why);
+    }
+  }, asio::detached);
+}
+
+awaitable<admin::Answer> Coordinator::show_sync() {
+  admin::Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"database", "table", "state", "rows", "bytes", "lag_bytes", "lag_s", "errors"};
+  if (!watch_) co_return admin::Answer::error("55000", "[shadow] sync is \"mirror\": no logical replication to show");
+  for (const sync::DatabaseStatus& d : watch_->snapshot()) {
+    const sync::Status& st = d.status;
+    const std::string errors = std::to_string(st.apply_errors + st.sync_errors);
+    if (!d.error.empty() || !st.subscribed) {
+      a.table.rows.push_back({d.database, std::nullopt, d.error.empty() ? "not replicating" : d.error, std::nullopt,
+                              std::nullopt, std::nullopt, std::nullopt, errors});
+      continue;
+    }
+    for (const sync::TableState& t : st.tables)
+      a.table.rows.push_back({d.database, t.table, std::string(t.label()),
+                              std::to_string(t.state == 'd' ? t.rows : t.estimated_rows), std::to_string(t.bytes),
+                              std::to_string(st.lag_bytes), fmt::format("{:.3f}", st.lag_seconds), errors});
+  }
+  co_return a;
+}
+
+// SYNC START from the console: the same steps as `pgshift sync start`, in the
+// background; SHOW SYNC follows the copy.
+awaitable<admin::Answer> Coordinator::sync_start() {
+  if (!logical())
+    co_return admin::Answer::error("55000", "set [shadow] sync = \"logical\" first (and restart pgshift): with statement "
+                                            "mirroring every write would reach the new database twice");
+  if (busy_) co_return admin::Answer::error("55000", "a switch or a PAUSE is in progress");
+  admin::Answer a;
+  a.tag = "SYNC START";
+  a.table.columns = {"database", "step"};
+  for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+    sync::Replication rep(ctx_, db, ctx_.serving.load());
+    std::string error;
+    if (!co_await rep.connect(error)) {
+      a.table.rows.push_back({db, "cannot connect: " + error});
+      continue;
+    }
+    std::vector<std::string> lines;
+    co_await sync::start_database(rep, [&](const std::string& line) { lines.push_back(line); });
+    for (std::string& l : lines) {
+      spdlog::info("sync: {}", l);
+      a.table.rows.push_back({db, std::move(l)});
+    }
+  }
+  co_return a;
 }
 
 // ---------------------------------------------------------------------------
@@ -813,6 +1028,11 @@ awaitable<void> Coordinator::sample() {
   }
 }
 
+void Coordinator::log_missed_deadline(const std::string& last) const {
+  spdlog::error("cutover: the configured cutover did not happen before its deadline {}{}",
+                time_text(*ctx_.cfg.cutover.deadline), last.empty() ? "" : ": " + last);
+}
+
 // [cutover] at / when_ready: the same CUTOVER as the command, at the
 // configured point, tried again every second while a guardrail fails or the
 // switch aborts, until it succeeds or the deadline passes.
@@ -830,8 +1050,7 @@ awaitable<void> Coordinator::scheduled() {
     const Phase p = state().phase;
     if (p != Phase::shadowing && p != Phase::reads) co_return;  // done, or done by hand
     if (c.deadline && std::chrono::system_clock::now() > *c.deadline) {
-      spdlog::error("cutover: the configured cutover did not happen before its deadline {}{}", time_text(*c.deadline),
-                    last.empty() ? "" : ": " + last);
+      log_missed_deadline(last);
       co_return;
     }
     std::string failing;

@@ -14,15 +14,13 @@
 #include <thread>
 #include <vector>
 
-#include "harness.hpp"
+#include "two_servers.hpp"
 
 namespace pgshift::it {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kAdminPassword = "admin-secret";
 
 // The tables pgbench writes, compared whole on both servers.
 const std::vector<std::pair<std::string, std::string>> kPgbenchTables = {
@@ -41,19 +39,11 @@ bool wait_for_file(const fs::path& path, std::chrono::milliseconds timeout) {
   return true;
 }
 
-class Cutover : public ::testing::Test {
+class Cutover : public TwoServers {
  protected:
   void SetUp() override {
     primary_ = std::make_unique<PgCluster>();
     target_ = std::make_unique<PgCluster>();
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (const auto& [name, c] : {std::pair{"primary", primary_.get()}, std::pair{"target", target_.get()}}) {
-      if (c) std::cerr << "---- " << name << " PostgreSQL log ----\n" << c->log_tail() << "\n----\n";
-    }
-    if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 80) << "\n----\n";
   }
 
   // pgshift with mirroring to the target, credentials for both servers, the admin
@@ -65,8 +55,8 @@ class Cutover : public ::testing::Test {
          << "status_interval_ms = 200\n"
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
          << "\n[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\n"
-         << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
-         << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
+         << admin_config()
+         << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
          << cutover;
     PgshiftOptions o;
     o.threads = 0;  // one I/O thread while mirroring, as by default
@@ -77,32 +67,6 @@ class Cutover : public ::testing::Test {
   Pgshift& start(const std::string& cutover = "") {
     proxy_ = std::make_unique<Pgshift>(*primary_, options(cutover));
     return *proxy_;
-  }
-
-  ConnParams client() const { return proxy_->conn(); }
-
-  ConnParams admin() const {
-    ConnParams c = proxy_->conn("pgshift");
-    c.dbname = "pgshift";
-    c.password = kAdminPassword;
-    return c;
-  }
-
-  // A console command; rows as "a|b|c" lines.
-  RunResult console(const std::string& command) const {
-    return psql(admin(), {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
-  }
-
-  std::map<std::string, std::string> show_cutover() const {
-    std::map<std::string, std::string> out;
-    const RunResult r = console("SHOW CUTOVER");
-    EXPECT_RUN_OK(r);
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      const auto bar = line.find('|');
-      if (bar != std::string::npos) out[line.substr(0, bar)] = line.substr(bar + 1);
-    }
-    return out;
   }
 
   std::string port_via(const ConnParams& c) const {
@@ -194,9 +158,6 @@ class Cutover : public ::testing::Test {
     EXPECT_TRUE(contains(proxy.log(), "phase cutover -> cut_over"));
   }
 
-  std::unique_ptr<PgCluster> primary_, target_;
-  std::unique_ptr<Pgshift> proxy_;
-  TempDir state_dir_{"pgshift-it-state"};
   TempDir handshake_{"pgshift-it-handshake"};
 };
 
@@ -387,6 +348,105 @@ TEST_F(Cutover, ConsoleRefusesOthers) {
   EXPECT_FALSE(o.ok());
   EXPECT_TRUE(contains(o.err, "password authentication failed for user \"postgres\""));
   EXPECT_RUN_OK(console("SHOW VERSION"));
+}
+
+}  // namespace
+}  // namespace pgshift::it
+
+namespace pgshift::it {
+namespace {
+
+// ---- reads first ---------------------------------------------------------------------------------
+
+TEST_F(Cutover, ReadsGoToTheTargetAndComeBack) {
+  pgbench_init_both();
+  start();
+  const std::string target_port = std::to_string(target_->port());
+  const RunResult on = console("CUTOVER READS 100");
+  ASSERT_RUN_OK(on);
+  EXPECT_TRUE(contains(on.out, "phase|reads"));
+  EXPECT_EQ(port_via(client()), target_port) << "a read-only statement is served by the target";
+  // Read-only load, simple and prepared, and writes beside it: no error.
+  for (const char* mode : {"simple", "prepared"}) {
+    const RunResult r = pgbench(client(), {"-n", "-S", "-c", "4", "-T", "3", "-M", mode});
+    EXPECT_TRUE(pgbench_clean(r)) << mode;
+  }
+  const RunResult writes = pgbench(client(), {"-n", "-c", "2", "-T", "2"});
+  EXPECT_TRUE(pgbench_clean(writes));
+  EXPECT_EQ(history_rows(*primary_), pgbench_processed(writes)) << "writes still go to the primary";
+  const auto shown = show_cutover();
+  EXPECT_EQ(shown.at("phase"), "reads");
+  EXPECT_TRUE(contains(shown.at("reads served by the target"), "100%"));
+  EXPECT_FALSE(contains(shown.at("reads served by the target"), "(0 units")) << "no read reached the target";
+
+  ASSERT_RUN_OK(console("CUTOVER READS 0"));
+  EXPECT_EQ(port_via(client()), std::to_string(primary_->port()));
+  EXPECT_EQ(show_cutover().at("phase"), "shadowing");
+}
+
+TEST_F(Cutover, ReadsSeeTheSessionsOwnWrites) {
+  both("CREATE TABLE mine (id int PRIMARY KEY)");
+  start();
+  ASSERT_RUN_OK(console("CUTOVER READS 100"));
+  // Each INSERT is read back at once: from the primary while the target has not
+  // applied it yet, from the target once it has.
+  std::string script;
+  for (int i = 1; i <= 200; ++i)
+    script += "INSERT INTO mine VALUES (" + std::to_string(i) + ");\nSELECT count(*) FROM mine WHERE id = " +
+              std::to_string(i) + ";\n";
+  const RunResult r = psql_script(client(), script, true);
+  ASSERT_RUN_OK(r);
+  EXPECT_EQ(count_occurrences(r.out, "1\n"), 200u) << "a session did not see its own write:\n" << r.out;
+  EXPECT_EQ(count_occurrences(r.out, "0\n"), 0u);
+}
+
+// ---- configured cutover, fence, completion ------------------------------------------------------------
+
+TEST_F(Cutover, WhenReadyCutsOverByItself) {
+  start("when_ready = true\n");
+  const auto deadline = Clock::now() + 30s;
+  while (show_cutover().at("phase") != "cut_over" && Clock::now() < deadline) std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(show_cutover().at("phase"), "cut_over");
+  EXPECT_EQ(port_via(client()), std::to_string(target_->port()));
+}
+
+TEST_F(Cutover, FenceMakesTheOldPrimaryReadOnlyAndRollbackLiftsIt) {
+  both("CREATE TABLE fenced (id serial PRIMARY KEY, v text)");
+  start("fence_old = \"read_only\"\n");
+  ASSERT_RUN_OK(console("CUTOVER"));
+  // A write that bypasses pgshift fails on the old primary ...
+  const RunResult direct = psql_query(primary_->superuser(), "INSERT INTO fenced (v) VALUES ('bypass')");
+  EXPECT_FALSE(direct.ok());
+  EXPECT_TRUE(contains(direct.err, "read-only transaction"));
+  // ... while the mirrored writes still land there.
+  ASSERT_RUN_OK(psql_query(client(), "INSERT INTO fenced (v) VALUES ('through pgshift')"));
+  const auto deadline = Clock::now() + 10s;
+  while (primary_->sql("SELECT count(*) FROM fenced") != "1" && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(primary_->sql("SELECT count(*) FROM fenced"), "1") << "the reverse mirror wrote to the fenced server";
+  EXPECT_TRUE(contains(show_cutover().at("fenced (read-only)"), "primary"));
+
+  ASSERT_RUN_OK(console("CUTOVER ROLLBACK"));
+  EXPECT_RUN_OK(psql_query(primary_->superuser(), "INSERT INTO fenced (v) VALUES ('direct again')"));
+  const RunResult on_target = psql_query(target_->superuser(), "INSERT INTO fenced (v) VALUES ('bypass')");
+  EXPECT_FALSE(on_target.ok()) << "the server switched away from is fenced in turn";
+}
+
+TEST_F(Cutover, CompleteStopsReverseMirroring) {
+  both("CREATE TABLE done (v text)");
+  start();
+  ASSERT_RUN_OK(console("CUTOVER"));
+  const RunResult early = console("CUTOVER ROLLBACK; CUTOVER");  // back and forth is allowed
+  ASSERT_RUN_OK(early);
+  const RunResult c = console("CUTOVER COMPLETE");
+  ASSERT_RUN_OK(c);
+  EXPECT_TRUE(contains(c.out, "phase|completed"));
+  EXPECT_TRUE(contains(c.out, "receives mirrored writes|none"));
+  ASSERT_RUN_OK(psql_query(client(), "INSERT INTO done VALUES ('only on the new primary')"));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(target_->sql("SELECT count(*) FROM done"), "1");
+  EXPECT_EQ(primary_->sql("SELECT count(*) FROM done"), "0") << "nothing is mirrored after COMPLETE";
+  const RunResult again = console("CUTOVER ROLLBACK");
+  EXPECT_FALSE(again.ok()) << "no rollback once completed";
 }
 
 }  // namespace

@@ -469,6 +469,10 @@ PgCluster::PgCluster(Options options) : dir_("pgshift-it-pg") {
     argv.push_back("--hba");
     argv.push_back((dir_.path() / "hba.conf").string());
   }
+  for (const std::string& c : options.conf) {
+    argv.push_back("--conf");
+    argv.push_back(c);
+  }
   // A port can be taken between picking and binding it; pick another then.
   RunResult result;
   for (int attempt = 0; attempt < 3; ++attempt) {

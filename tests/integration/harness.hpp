@@ -147,6 +147,7 @@ class PgCluster {
   struct Options {
     bool ssl = false;               // self-signed certificate, ssl = on
     std::vector<std::string> hba;   // pg_hba.conf lines placed before the defaults
+    std::vector<std::string> conf;  // "name=value" settings appended to postgresql.conf
   };
 
   explicit PgCluster(Options options);
