@@ -163,7 +163,12 @@ awaitable<void> run_into(Console& c, std::string command, QueryResult& result, s
 // CUTOVER or CUTOVER ROLLBACK on one connection while another follows its
 // steps (SHOW CUTOVER), printing each as it ends, with its duration.
 awaitable<int> switch_over(Console& runner, Console& watcher, const std::string& command) {
-  const std::string before = as_map(co_await watcher.run("SHOW CUTOVER"))["started"];
+  // The last switch as it was: its record changes once this one begins.
+  std::map<std::string, std::string> before = as_map(co_await watcher.run("SHOW CUTOVER"));
+  auto same_switch = [&before](std::map<std::string, std::string>& m) {
+    return m["finished"] != "(running)" && m["started"] == before["started"] && m["finished"] == before["finished"] &&
+           m["result"] == before["result"];
+  };
   std::cout << command << '\n';
   bool done = false;
   QueryResult result;
@@ -175,7 +180,7 @@ awaitable<int> switch_over(Console& runner, Console& watcher, const std::string&
   std::string current;
   auto follow = [&](const QueryResult& r) {
     std::map<std::string, std::string> m = as_map(r);
-    if (m["started"] == before) return;  // the switch has not begun
+    if (same_switch(m)) return;  // this switch has not begun
     std::size_t steps = 0;
     for (const auto& row : r.rows) {
       const std::string k = text(row[0]);
