@@ -157,6 +157,21 @@ struct Cutover {
   // The client user whose [[X.login]] the cutover's own connections use
   // (sequences, fence); empty: a session's user on that database, or "postgres".
   std::string control_user;
+  // Guardrail: a clean `VERIFY` (admin console) must have finished within
+  // this long; 0: not required.
+  std::chrono::seconds require_verify_within{0};
+};
+
+// [verify]: `pgshift verify` and the console's VERIFY; flags win over these.
+struct Verify {
+  unsigned jobs = 2;                      // chunks compared at once, one connection per side each
+  std::uint32_t chunk_rows = 10000;       // rows per chunk
+  std::uint64_t max_rows_per_second = 0;  // per side, all jobs together; 0: unlimited
+  bool live = true;                       // re-check differing rows (writes may be in flight)
+  unsigned rechecks = 3;                  // rounds of re-checks
+  std::chrono::milliseconds recheck_window{3000};  // how long one round watches the target
+  std::string user;      // client user whose [[primary.login]] / [[shadow.login]] is used; empty: control_user or postgres
+  std::string database;  // the client's database; empty: the user's name
 };
 
 // [rewrite]
@@ -167,6 +182,12 @@ struct Rewrite {
   std::vector<std::string> writing_functions;  // empty: the built-in list
 };
 
+// Room for two messages of the largest allowed size at once (one per direction,
+// or two sessions), whatever max_message_size is.
+constexpr std::uint64_t default_max_buffered_bytes(std::uint32_t max_message_size) {
+  return 2 * std::uint64_t{max_message_size};
+}
+
 struct Config {
   std::string source = "<command line>";  // file name, for messages
 
@@ -176,6 +197,9 @@ struct Config {
   std::chrono::milliseconds login_timeout{10000};
   std::chrono::milliseconds shutdown_timeout{30000};
   std::uint32_t max_message_size = 1u << 30;  // Query, Parse, Bind, FunctionCall, CopyData
+  // Bytes all sessions together may hold to see large messages whole; a
+  // session that would pass it is closed with 53200.
+  std::uint64_t max_buffered_bytes = default_max_buffered_bytes(1u << 30);
   std::uint32_t buffer_size = 8192;           // per direction, per session
   unsigned max_connections = 10000;
 
@@ -191,6 +215,7 @@ struct Config {
   std::vector<RenameRule> renames;  // [[rename]]
   Admin admin;                      // [admin]
   Cutover cutover;                  // [cutover]
+  Verify verify;                    // [verify]
 
   const Upstream& upstream(Side s) const noexcept { return s == Side::primary ? primary : shadow.server; }
   const std::vector<ServerLogin>& logins(Side s) const noexcept {

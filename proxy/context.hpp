@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/memory_budget.hpp"
 #include "proxy/cutover/members.hpp"
 #include "proxy/live.hpp"
 #include "shadow/mirror.hpp"
@@ -25,6 +26,9 @@ class Coordinator;
 }
 class Reloader;
 class Metrics;
+namespace verify {
+class Verifier;
+}
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
@@ -33,6 +37,7 @@ struct ProxyContext {
     s->cfg = cfg;
     s->applied_by = "start";
     settings.set(std::move(s));
+    buffer_budget().set_limit(cfg.max_buffered_bytes);
   }
 
   // The configuration pgshift started with. Settings a reload can change are
@@ -64,6 +69,7 @@ struct ProxyContext {
   const shadow::MismatchLog* mismatches = nullptr;  // the applier's, while it mirrors
   Reloader* reloader = nullptr;   // RELOAD, SIGHUP
   Metrics* metrics = nullptr;     // the histograms /metrics serves
+  verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

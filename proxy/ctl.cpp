@@ -325,6 +325,7 @@ std::function<int()> setup(CLI::App& app) {
   };
   for (const Command& c : commands) {
     CLI::App* sub = app.add_subcommand(c.name, c.help);
+    sub->fallthrough();  // `ctl status --config FILE` as well as `ctl --config FILE status`
     sub->callback([o, name = std::string(c.name)] { o->command = name; });
     if (std::string_view(c.name) == "cutover")
       sub->add_flag("--dry-run", o->dry_run, "Only check the guardrails and the sessions; change nothing");

@@ -138,6 +138,8 @@ int Listener::run() {
                  config::to_string(target), up.address.host, up.address.port, sh.mismatch_log);
   }
   if (ctx_.cfg.shadow.enabled) {
+    verifier_ = std::make_unique<verify::Verifier>(ctx_);
+    ctx_.verifier = verifier_.get();
     coordinator_ = std::make_unique<cutover::Coordinator>(ctx_, main_io, state);
     ctx_.coordinator = coordinator_.get();
     coordinator_->start();

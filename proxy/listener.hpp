@@ -10,6 +10,7 @@
 
 #include "proxy/context.hpp"
 #include "proxy/cutover/state.hpp"
+#include "proxy/verify/verifier.hpp"
 #include "rewrite/rewrite.hpp"
 
 namespace pgshift::proxy {
@@ -38,6 +39,7 @@ class Listener {
   std::unique_ptr<class Reloader> reloader_;
   std::unique_ptr<class Metrics> metrics_;
   std::unique_ptr<class HttpServer> http_;
+  std::unique_ptr<verify::Verifier> verifier_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::size_t next_io_ = 0;
 };

@@ -1,6 +1,7 @@
 // pgshift command line: run the proxy (from a config file or from flags),
 // check a config, print help or the version, or run a subcommand
-// (`pgshift ctl ...`). Parsed with CLI11; every subcommand has its own --help.
+// (`pgshift ctl | sync | verify ...`). Parsed with CLI11; every subcommand has
+// its own --help.
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -16,28 +17,14 @@
 #include "proxy/ctl.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/sync/cli.hpp"
+#include "proxy/verify/cli.hpp"
 
 namespace {
 
 using Run = std::function<int()>;
 
-// `pgshift sync ...` keeps its own parser (proxy/sync/cli.cpp): every
-// argument after "sync", --help included, goes to it.
-Run sync_setup(CLI::App& app) {
-  app.prefix_command();
-  app.allow_extras();
-  app.set_help_flag();
-  return [&app] {
-    std::vector<std::string> args = app.remaining();
-    args.insert(args.begin(), "sync");
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    return pgshift::proxy::sync::run_cli(static_cast<int>(argv.size()), argv.data());
-  };
-}
-
 // The subcommands. Adding one: a name, a line of help, and a function that
-// adds its options to its CLI::App and returns what runs it. (Planned: `verify`.)
+// adds its options to its CLI::App and returns what runs it.
 struct Subcommand {
   std::string_view name;
   std::string_view description;
@@ -45,8 +32,9 @@ struct Subcommand {
 };
 const Subcommand kSubcommands[] = {
     {"ctl", "Operate a running pgshift (the one --config names) through its admin console", pgshift::ctl::setup},
-    {"sync", "Logical replication to the new database: start | status | stop --config FILE (see sync --help)",
-     sync_setup},
+    {"sync", "Logical replication to the new database: start | status | stop --config FILE",
+     pgshift::proxy::sync::setup},
+    {"verify", "Compare every table of the primary and the [shadow], chunk by chunk", pgshift::proxy::verify::setup},
 };
 
 constexpr std::string_view kFooter = R"(Examples:
@@ -55,6 +43,7 @@ constexpr std::string_view kFooter = R"(Examples:
   pgshift --check-config pgshift.toml
   pgshift ctl --config pgshift.toml status
   pgshift sync start --config pgshift.toml
+  pgshift verify --config pgshift.toml
 
 Signals: SIGTERM or SIGINT stops accepting connections, lets sessions finish
 for up to proxy.shutdown_timeout_ms, then exits 0. SIGHUP reloads the

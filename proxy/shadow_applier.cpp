@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/backend.hpp"
 #include "proxy/frame_io.hpp"
@@ -494,7 +495,7 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   }
   const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
   if (!credentials) {
-    error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), origin.user);
+    error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), protocol::log_text(origin.user));
     co_return nullptr;
   }
   const config::Upstream& upstream = cfg_.upstream(target_);
@@ -520,13 +521,13 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     c->session = t.session;
     own_[t.session] = c;
     spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
-                 origin.user, origin.database);
+                 protocol::log_text(origin.user), protocol::log_text(origin.database));
   } else {
     c->key = origin.login_key;
     c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
-    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}", origin.user,
-                 origin.database, origin.params.empty() ? "" : " (with their startup parameters)");
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}",
+                 protocol::log_text(origin.user), protocol::log_text(origin.database), origin.params.empty() ? "" : " (with their startup parameters)");
   }
   co_return c;
 }

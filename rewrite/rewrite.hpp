@@ -131,10 +131,16 @@ class Rewriter {
   Rewriter& operator=(const Rewriter&) = delete;
 
   // Classifies and, if rules apply, rewrites `sql` (one or more statements).
-  // The result stays valid until the next call.
+  // The result stays valid until the next call. An analysis larger than the
+  // cache's byte budget is not cached.
   const Analysis& analyze(std::string_view sql);
 
   bool has_rules() const noexcept;
+
+  // Gives back the memory a statement larger than the cache's budget needed
+  // (its result, scratch buffers), which the next analyze() would otherwise
+  // hold on to. Invalidates the last result.
+  void release_memory() noexcept;
 
   struct Stats {
     std::uint64_t exact_hits = 0;       // same text seen before: a hash lookup

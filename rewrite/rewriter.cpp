@@ -106,6 +106,9 @@ class Lru {
 
   std::size_t size() const noexcept { return order_.size(); }
   std::size_t bytes() const noexcept { return bytes_; }
+  // An entry larger than the whole budget is never kept (it would evict
+  // everything else and stay, over budget, until the next insert).
+  bool fits(std::size_t bytes) const noexcept { return bytes <= max_bytes_ && bytes + sizeof(Entry) + 64 <= max_bytes_; }
 
  private:
   std::list<Entry> order_;
@@ -162,6 +165,15 @@ std::pair<std::uint32_t, std::uint32_t> token_range(const std::vector<pg::Token>
   return {static_cast<std::uint32_t>(first - tokens.begin()), static_cast<std::uint32_t>(last - tokens.begin())};
 }
 
+// Scratch storage above this size is given back after the statement that
+// needed it, so one huge statement does not pin its size per thread.
+constexpr std::size_t kScratchKeep = 64 * 1024;
+
+template <class Container>
+void shrink_scratch(Container& c) {
+  if (c.capacity() * sizeof(typename Container::value_type) > kScratchKeep) Container().swap(c);
+}
+
 StatementInfo unparseable() {
   StatementInfo s;
   s.kind = StatementKind::unparseable;
@@ -184,6 +196,10 @@ struct Rewriter::Impl {
                      int from, int to, std::string& out, bool additions);
   // Fills `a` (reusing its storage) for `text`, which has the template's tokens.
   void instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens, Analysis& a);
+  // Caches `a` for text_buf, or returns it from `oversize` when it is larger than the cache's budget.
+  const Analysis& keep(Analysis&& a, std::size_t bytes);
+  void shrink_buffers();
+  void release_results();
 
   Options options;
   RuleSet rules;
@@ -195,9 +211,34 @@ struct Rewriter::Impl {
   std::vector<pg::Token> lexed;   // the cache lexer's
   std::string text_buf;
   std::string key;
-  Analysis scratch;
+  Analysis scratch;   // the result of a literal-variant hit
+  Analysis oversize;  // the result for a statement too large to cache
   Stats stats;
 };
+
+const Analysis& Rewriter::Impl::keep(Analysis&& a, std::size_t bytes) {
+  if (exact.fits(bytes)) {
+    Analysis& kept = exact.insert(text_buf, std::move(a), bytes);
+    shrink_buffers();
+    return kept;
+  }
+  oversize = std::move(a);
+  shrink_buffers();
+  return oversize;
+}
+
+void Rewriter::Impl::shrink_buffers() {
+  shrink_scratch(text_buf);
+  shrink_scratch(key);
+  shrink_scratch(tokens);
+  shrink_scratch(lexed);
+}
+
+// The previous call's result, when it holds much memory (its caller is done with it).
+void Rewriter::Impl::release_results() {
+  if (!oversize.statements.empty()) oversize = Analysis{};
+  if (scratch.rewritten.capacity() > kScratchKeep) scratch = Analysis{};
+}
 
 Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::Token>& toks,
                                  std::uint64_t fingerprint) {
@@ -311,6 +352,7 @@ bool Rewriter::has_rules() const noexcept { return !impl_->rules.empty(); }
 // parsed by libpg_query, analysed and cached both ways.
 const Analysis& Rewriter::analyze(std::string_view sql) {
   Impl& m = *impl_;
+  m.release_results();
   if (Analysis* hit = m.exact.find(sql)) {
     ++m.stats.exact_hits;
     hit->report_warning = false;
@@ -321,6 +363,7 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
     if (Template* t = m.normalized.find(m.key)) {
       ++m.stats.normalized_hits;
       m.instantiate(*t, sql, m.lexed, m.scratch);
+      m.shrink_buffers();
       return m.scratch;
     }
   }
@@ -331,7 +374,7 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
     fresh.statements.push_back(unparseable());
     fresh.outputs.emplace_back();
     fresh.named.emplace_back();
-    return m.exact.insert(m.text_buf, std::move(fresh), m.text_buf.size() * 2);
+    return m.keep(std::move(fresh), m.text_buf.size() * 2);
   }
   const std::uint64_t fingerprint = std::hash<std::string_view>{}(lexed ? std::string_view(m.key) : sql);
   Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
@@ -340,11 +383,16 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
     std::size_t bytes = m.key.size();
     for (const TokenEdit& e : made.edits)
       bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
-    m.normalized.insert(m.key, std::move(made), bytes);
+    if (m.normalized.fits(bytes)) m.normalized.insert(m.key, std::move(made), bytes);
   }
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
   const std::size_t size = m.text_buf.size() * 2 + fresh.rewritten.size();
-  return m.exact.insert(m.text_buf, std::move(fresh), size);
+  return m.keep(std::move(fresh), size);
+}
+
+void Rewriter::release_memory() noexcept {
+  impl_->release_results();
+  impl_->shrink_buffers();
 }
 
 Rewriter::Stats Rewriter::stats() const noexcept {

@@ -9,6 +9,7 @@
 #include "proxy/reload.hpp"
 #include "proxy/session.hpp"
 #include "proxy/stats.hpp"
+#include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::admin {
 
@@ -211,6 +212,17 @@ Answer clear_diverged(ProxyContext& ctx, const Caller& caller) {
   return a;
 }
 
+// VERIFY [table, ...]: starts verify in the background; SHOW VERIFY follows it.
+Answer start_verify(ProxyContext& ctx, const Caller& caller, const Command& c) {
+  if (!ctx.verifier) return Answer::error("55000", "no [shadow] configured: there is nothing to verify against");
+  std::string why;
+  if (!ctx.verifier->start(c.tables, caller.who, why)) return Answer::error("55006", why);
+  Answer a;
+  a.tag = "VERIFY";
+  a.table = pairs({{"verify", "started in the background; SHOW VERIFY shows its progress and result"}});
+  return a;
+}
+
 // Runs a coordinator command on the coordinator's thread.
 awaitable<Answer> on_coordinator(cutover::Coordinator& c, awaitable<Answer> (cutover::Coordinator::*f)()) {
   co_return co_await asio::co_spawn(c.executor(), (c.*f)(), asio::use_awaitable);
@@ -232,8 +244,11 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
                                            " (commands: SHOW STATUS | SESSIONS | SHADOW | MISMATCHES | RULES | CONFIG | "
-                                           "CUTOVER | SYNC | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
-                                           "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id, SYNC START)");
+                                           "CUTOVER | SYNC | VERIFY | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
+                                           "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id, SYNC START, "
+                                           "VERIFY [table, ...])");
+    case Kind::verify:
+      co_return start_verify(ctx, caller, c);
     case Kind::show:
       spdlog::debug("admin: {} runs SHOW {}", caller.who, c.what);
       if (c.what == "version") co_return show_version();
@@ -243,6 +258,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       if (c.what == "mismatches") co_return show_mismatches(ctx);
       if (c.what == "rules") co_return show_rules(ctx);
       if (c.what == "config") co_return show_config(ctx);
+      if (c.what == "verify") co_return ctx.verifier ? ctx.verifier->show() : needs_target();
       if (c.what == "cutover") {
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show);
@@ -253,7 +269,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       }
       co_return Answer::error("42704", "SHOW " + c.what +
                                            ": unknown (try SHOW STATUS, SESSIONS, SHADOW, MISMATCHES, RULES, CONFIG, "
-                                           "CUTOVER, SYNC, VERSION)");
+                                           "CUTOVER, SYNC, VERIFY, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
     case Kind::reload:

@@ -9,6 +9,7 @@
 
 #include "proxy/http/metrics.hpp"
 #include "proxy/session.hpp"
+#include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::cutover {
 
@@ -204,7 +205,24 @@ std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
                  rate <= c.max_mismatch_rate});
   out.push_back({fmt::format("statements compared over {} s", c.window.count()), std::to_string(compared),
                  fmt::format(">= {}", c.min_compared), compared >= c.min_compared});
+  if (c.require_verify_within.count() > 0) out.push_back(verify_guardrail());
   return out;
+}
+
+// [cutover] require_verify_within_s: the last VERIFY ended clean, recently.
+Coordinator::Check Coordinator::verify_guardrail() const {
+  const auto within = cut_.require_verify_within;
+  Check check{fmt::format("clean VERIFY within {} s", within.count()), "none", "finished clean", false};
+  if (!ctx_.verifier) return check;
+  const verify::Verifier::Last v = ctx_.verifier->last();
+  if (!v.finished) {
+    check.value = v.running ? "none yet (one is running)" : "none";
+    return check;
+  }
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - *v.finished);
+  check.value = fmt::format("{}, finished {} s ago{}", v.summary, age.count(), v.running ? " (another is running)" : "");
+  check.ok = v.exit_code == 0 && age <= within;
+  return check;
 }
 
 // ---------------------------------------------------------------------------
@@ -563,7 +581,10 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
       controls_.push_back(std::move(c));
     }
   }
-  if (logical() && !co_await prepare_replication(config::other(to), why)) co_return false;
+  if (logical()) {  // the co_await out of &&: GCC 12 pitfall
+    const bool prepared = co_await prepare_replication(config::other(to), why);
+    if (!prepared) co_return false;
+  }
   add_members(ctx_.members.snapshot());
   for (auto& [id, m] : members_)
     if (auto s = m.session.lock()) s->switch_prepare(to);
@@ -578,11 +599,15 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   else if (!done) why = fmt::format("sessions were not prepared within {} ms", cut_.prepare_timeout.count());
   if (!done || !failure_.empty()) co_return false;
   // The pause lasts as long as the mirror needs to apply what is queued:
-  // start it when little is (a momentary backlog passes), without waiting
-  // longer than the catch-up itself may take.
+  // start it when little is, so that a momentary backlog passes first. Not
+  // for long: a mirror that is behind all the time would keep the switch
+  // waiting while its clients still run.
   constexpr std::uint64_t small_backlog = 100;
-  const bool small = logical() || co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
-                                                      cut_.catchup_timeout, milliseconds(2));
+  const milliseconds backlog_wait = std::min(cut_.catchup_timeout, milliseconds(2000));
+  bool small = true;  // not `logical() || co_await ...`: GCC 12 miscompiles a co_await inside ||
+  if (!logical())
+    small = co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; }, backlog_wait,
+                                milliseconds(2));
   if (abort_requested_) {
     why = "CUTOVER ABORT";
     co_return false;

@@ -105,6 +105,7 @@ class Coordinator {
     bool ok = true;
   };
   std::vector<Check> guardrails(bool rollback) const;
+  Check verify_guardrail() const;
   void sync_guardrails(std::vector<Check>& out) const;
   bool logical() const noexcept { return ctx_.cfg.shadow.sync == config::SyncMode::logical; }
 

@@ -609,6 +609,7 @@ std::string pgshift_config(std::uint16_t listen_port, std::uint16_t primary_port
        << "threads = " << options.threads << "\n"
        << "login_timeout_ms = " << options.login_timeout_ms.value_or(10000) << "\n";
   if (options.max_message_size) toml << "max_message_size = " << *options.max_message_size << "\n";
+  if (options.max_buffered_bytes) toml << "max_buffered_bytes = " << *options.max_buffered_bytes << "\n";
   toml << "\n"
        << "[log]\n"
        << "level = " << toml_string(env_or("PGSHIFT_IT_LOG_LEVEL", "info")) << "\n\n"
