@@ -91,14 +91,14 @@ void upstream(Items& out, const std::string& path, const Upstream& u) {
 }
 
 // Settings a reload applies: exact keys, and prefixes ending in '.' or '['.
-constexpr std::array<std::string_view, 22> kReloadable{
+constexpr std::array<std::string_view, 24> kReloadable{
     "proxy.login_timeout_ms", "proxy.shutdown_timeout_ms", "proxy.max_connections", "log.level",
     "rewrite.",               "rename[",                   "shadow.read_sample_rate",
     "shadow.status_interval_ms", "shadow.apply_timeout_ms", "shadow.idle_timeout_ms",
     "shadow.compare.ignore_fingerprints", "shadow.compare.numeric_tolerance", "cutover.max_lag_ms",
     "cutover.max_mismatch_rate", "cutover.window_s", "cutover.min_compared", "cutover.prepare_timeout_ms",
     "cutover.drain_timeout_ms", "cutover.catchup_timeout_ms", "cutover.unmovable", "cutover.fence_old",
-    "cutover.control_user"};
+    "cutover.control_user", "cutover.require_verify_within_s", "verify."};
 
 }  // namespace
 
@@ -111,6 +111,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
   out.emplace_back("proxy.max_message_size", std::to_string(c.max_message_size));
   out.emplace_back("proxy.buffer_size", std::to_string(c.buffer_size));
   out.emplace_back("proxy.max_connections", std::to_string(c.max_connections));
+  out.emplace_back("proxy.max_buffered_bytes", std::to_string(c.max_buffered_bytes));
   out.emplace_back("log.level", c.log_level);
   out.emplace_back("client_tls.mode", std::string(client_mode(c.client_tls.mode)));
   out.emplace_back("client_tls.cert", c.client_tls.cert_file);
@@ -171,6 +172,16 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
   out.emplace_back("cutover.state_file", co.state_file);
   out.emplace_back("cutover.databases", list(co.databases));
   out.emplace_back("cutover.control_user", co.control_user.empty() ? "(a session's user)" : co.control_user);
+  out.emplace_back("cutover.require_verify_within_s", std::to_string(co.require_verify_within.count()));
+  const Verify& v = c.verify;
+  out.emplace_back("verify.jobs", std::to_string(v.jobs));
+  out.emplace_back("verify.chunk_rows", std::to_string(v.chunk_rows));
+  out.emplace_back("verify.max_rows_per_second", std::to_string(v.max_rows_per_second));
+  out.emplace_back("verify.live", yes(v.live));
+  out.emplace_back("verify.rechecks", std::to_string(v.rechecks));
+  out.emplace_back("verify.recheck_window_ms", ms(v.recheck_window));
+  out.emplace_back("verify.user", v.user.empty() ? "(cutover.control_user, else postgres)" : v.user);
+  out.emplace_back("verify.database", v.database.empty() ? "(the user's name)" : v.database);
   return out;
 }
 
@@ -209,6 +220,8 @@ Config with_reloadable(const Config& running, const Config& loaded) {
   co.unmovable = n.unmovable;
   co.fence_old = n.fence_old;
   co.control_user = n.control_user;
+  co.require_verify_within = n.require_verify_within;
+  c.verify = loaded.verify;
   return c;
 }
 

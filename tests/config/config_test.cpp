@@ -868,10 +868,12 @@ TEST(ConfigOperator, DescribeHidesSecretsAndReloadableKeysAreKnown) {
   }
   EXPECT_TRUE(listen);
   for (const char* live : {"log.level", "rename[3]", "rewrite.strict", "shadow.read_sample_rate",
-                           "cutover.max_lag_ms", "proxy.login_timeout_ms", "shadow.compare.numeric_tolerance"})
+                           "cutover.max_lag_ms", "proxy.login_timeout_ms", "shadow.compare.numeric_tolerance",
+                           "cutover.require_verify_within_s", "verify.jobs", "verify.recheck_window_ms"})
     EXPECT_TRUE(pgshift::config::reloadable(live)) << live;
   for (const char* fixed : {"proxy.listen", "proxy.threads", "primary.host", "shadow.port", "admin.password",
-                            "cutover.state_file", "shadow.compare.ignore_columns", "client_tls.mode"})
+                            "cutover.state_file", "shadow.compare.ignore_columns", "client_tls.mode",
+                            "proxy.max_buffered_bytes"})
     EXPECT_FALSE(pgshift::config::reloadable(fixed)) << fixed;
 }
 
@@ -881,7 +883,8 @@ TEST(ConfigOperator, WithReloadableKeepsWhatCannotChange) {
   auto loaded = load_text_only(
       "[shadow]\nhost = \"10.9.9.9\"\nport = 5433\nread_sample_rate = 0.5\n[[shadow.login]]\nclient_user = \"*\"\n"
       "[proxy]\nlisten = \"0.0.0.0:1\"\n[log]\nlevel = \"debug\"\n"
-      "[[rename]]\ntable = \"t\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\n[cutover]\nmax_lag_ms = 5\n",
+      "[[rename]]\ntable = \"t\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\n[cutover]\nmax_lag_ms = 5\n"
+      "require_verify_within_s = 60\n[verify]\njobs = 4\n",
       errors);
   ASSERT_TRUE(running && loaded) << errors.size();
   const auto c = pgshift::config::with_reloadable(*running, *loaded);
@@ -889,6 +892,8 @@ TEST(ConfigOperator, WithReloadableKeepsWhatCannotChange) {
   EXPECT_EQ(c.renames.size(), 1u);
   EXPECT_EQ(c.shadow.read_sample_rate, 0.5);
   EXPECT_EQ(c.cutover.max_lag.count(), 5);
+  EXPECT_EQ(c.cutover.require_verify_within.count(), 60);
+  EXPECT_EQ(c.verify.jobs, 4u);
   EXPECT_EQ(c.listen.port, 6432) << "the listen address needs a restart";
   EXPECT_EQ(c.shadow.server.address.host, "10.0.0.2") << "the servers need a restart";
 }
