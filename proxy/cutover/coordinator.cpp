@@ -65,6 +65,11 @@ std::vector<Coordinator::PhaseChange> Coordinator::timeline() const {
   return {timeline_.begin(), timeline_.end()};
 }
 
+std::vector<sync::DatabaseStatus> Coordinator::sync_status() const {
+  if (!watch_) return {};
+  return watch_->snapshot();
+}
+
 void Coordinator::start() {
   asio::co_spawn(io_, sample(), asio::detached);
   if (logical()) {

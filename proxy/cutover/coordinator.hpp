@@ -87,6 +87,9 @@ class Coordinator {
     std::string why;
   };
   std::vector<PhaseChange> timeline() const;  // the last 100 changes, oldest first
+  // Logical replication's last figures per database (empty in mirror mode);
+  // the watch exists from start() on, before any other thread asks.
+  std::vector<sync::DatabaseStatus> sync_status() const;
 
  private:
   enum class Step : std::uint8_t { idle, preparing, pausing, draining, catching_up, sequences, staging, fencing, swapping };

@@ -116,6 +116,32 @@ class Metrics::Collector : public prometheus::Collectable {
       out.push_back(gauge("pgshift_cutover_epoch", "Switches ever made (cutovers and rollbacks).", static_cast<double>(st.epoch)));
       out.push_back(gauge("pgshift_serving_shadow", "1 when the [shadow] server serves clients.",
                           ctx_.serving.load() == config::Side::shadow ? 1 : 0));
+      // Logical sync, per database of [shadow] sync_databases (a configured, small set).
+      const std::vector<sync::DatabaseStatus> dbs = ctx_.coordinator->sync_status();
+      if (!dbs.empty()) {
+        MetricFamily secs = family("pgshift_sync_lag_seconds",
+                                   "Logical replication: how far the subscription is behind, per database.",
+                                   MetricType::Gauge);
+        MetricFamily bytes = family("pgshift_sync_lag_bytes",
+                                    "Logical replication: WAL the subscription has not confirmed, per database.",
+                                    MetricType::Gauge);
+        MetricFamily ready = family("pgshift_sync_streaming",
+                                    "Logical replication: 1 when every table of the database streams.",
+                                    MetricType::Gauge);
+        for (const sync::DatabaseStatus& d : dbs) {
+          ClientMetric m;
+          m.label.push_back({"database", d.database});
+          m.gauge.value = d.status.lag_seconds;
+          secs.metric.push_back(m);
+          m.gauge.value = static_cast<double>(d.status.lag_bytes);
+          bytes.metric.push_back(m);
+          m.gauge.value = d.error.empty() && d.status.ready() ? 1 : 0;
+          ready.metric.push_back(std::move(m));
+        }
+        out.push_back(std::move(secs));
+        out.push_back(std::move(bytes));
+        out.push_back(std::move(ready));
+      }
     }
     return out;
   }

@@ -229,8 +229,8 @@ awaitable<Response> HttpServer::handle(const Request& req) {
     co_return r;
   }
   if (get && req.path == "/api/overview") co_return co_await overview();
-  static constexpr std::string_view shows[] = {"status",  "sessions", "shadow", "mismatches", "cutover",
-                                               "sync",    "rules",    "config", "version"};
+  static constexpr std::string_view shows[] = {"status", "sessions", "shadow", "mismatches", "cutover",
+                                               "sync",   "verify",   "rules",  "config",     "version"};
   if (get && req.path.starts_with("/api/")) {
     const std::string what = req.path.substr(5);
     for (std::string_view s : shows)
