@@ -110,7 +110,7 @@ const std::vector<Section>& schema() {
       {"client_tls", {"mode", "cert", "key"}},
       {"primary", {"host", "port", "connect_timeout_ms", "tls", "login"}},
       {"primary.login", {"client_user", "user", "password", "password_env"}},
-      {"admin", {"user", "password", "password_env", "auth"}},
+      {"admin", {"user", "password", "password_env", "auth", "http_listen", "http_token_env"}},
       {"cutover",
        {"at", "when_ready", "deadline", "max_lag_ms", "max_mismatch_rate", "window_s", "min_compared",
         "prepare_timeout_ms", "drain_timeout_ms", "catchup_timeout_ms", "unmovable", "fence_old", "state_file",
@@ -514,6 +514,22 @@ class Loader {
     password_into(t, "admin", admin.password);
     if (string(t, "admin", "auth", admin.auth) && admin.auth != "scram-sha-256" && admin.auth != "md5")
       error("admin.auth", "must be one of scram-sha-256, md5 (got " + in_quotes(admin.auth) + ")");
+    // "host:port", or a port alone for 127.0.0.1.
+    if (const toml::node* n = t.get("http_listen")) {
+      Endpoint ep;
+      if (const auto* port = n->as_integer()) {
+        if (port->get() < kPort.lo || port->get() > kPort.hi) error("admin.http_listen", range_reason(kPort, port->get()));
+        else admin.http_listen = Endpoint{"127.0.0.1", static_cast<std::uint16_t>(port->get())};
+      } else if (const auto* text = n->as_string(); text && parse_endpoint(text->get(), ep)) {
+        admin.http_listen = std::move(ep);
+      } else {
+        error("admin.http_listen", "expected \"host:port\" or a port number (for 127.0.0.1)");
+      }
+    }
+    // Unset is not an error: requests that change state are then refused
+    // (pgshift warns), and `pgshift ctl`, which needs no token, still loads.
+    if (string(t, "admin", "http_token_env", admin.http_token_env))
+      if (const char* v = std::getenv(admin.http_token_env.c_str())) admin.http_token = v;
   }
 
   // One of `choices` for key `name`, as its index; nullopt when absent or wrong (reported).

@@ -127,6 +127,10 @@ struct Admin {
   std::string user = "pgshift";
   std::string password;               // or password_env; empty: the console refuses every login
   std::string auth = "scram-sha-256";  // or "md5"
+  // The HTTP API, /metrics and the status page; off unless set.
+  std::optional<Endpoint> http_listen;
+  std::string http_token_env;  // names the variable holding the bearer token
+  std::string http_token;      // its value, read at load; empty (unset too): no request may change state
 };
 
 // [cutover]: when and how the switch to the other server happens.
@@ -244,5 +248,16 @@ bool parse_endpoint(const std::string& text, Endpoint& out);
 
 // Checks cross-field rules (files exist, TLS modes have their files, ranges).
 void validate(const Config& cfg, std::vector<ConfigError>& errors);
+
+// Every setting as (key, value) text, in file order with dotted keys
+// ("proxy.listen", "rename[0]"...); passwords and tokens are shown as "(set)".
+std::vector<std::pair<std::string, std::string>> describe(const Config& cfg);
+
+// Whether a reload applies the setting of `key` (as describe() names it)
+// while pgshift runs; the others need a restart.
+bool reloadable(std::string_view key);
+
+// `running` with every reloadable setting taken from `loaded`.
+Config with_reloadable(const Config& running, const Config& loaded);
 
 }  // namespace pgshift::config

@@ -103,6 +103,15 @@ awaitable<bool> exchange(ServerConn& c, const protocol::Limits& limits, const st
         if (data_row(f, row)) result.rows.push_back(std::move(row));
         break;
       }
+      case 'T': {
+        protocol::Reader r(f.body);
+        std::uint16_t n = 0;
+        result.columns.clear();
+        std::string_view name, fixed;
+        if (r.u16(n))
+          for (std::uint16_t i = 0; i < n && r.cstring(name) && r.bytes(18, fixed); ++i) result.columns.emplace_back(name);
+        break;
+      }
       case 'C': {
         protocol::CommandCompleteView cc;
         if (cc.parse(f)) result.tags.emplace_back(cc.tag);

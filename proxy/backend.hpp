@@ -37,6 +37,7 @@ awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Param
 struct QueryResult {
   std::vector<std::vector<std::optional<std::string>>> rows;  // of every statement, text format
   std::vector<std::string> tags;                              // CommandComplete, in order
+  std::vector<std::string> columns;                           // of the last RowDescription
   std::optional<std::string> sqlstate;                        // of the first error
   std::string error;                                          // its message
   bool ok() const noexcept { return !sqlstate; }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <unordered_set>
@@ -13,7 +14,9 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/memory_budget.hpp"
 #include "proxy/cutover/members.hpp"
+#include "proxy/live.hpp"
 #include "shadow/mirror.hpp"
+#include "shadow/mismatch_log.hpp"
 
 namespace pgshift::proxy {
 
@@ -21,6 +24,8 @@ class Session;
 namespace cutover {
 class Coordinator;
 }
+class Reloader;
+class Metrics;
 namespace verify {
 class Verifier;
 }
@@ -28,10 +33,19 @@ class Verifier;
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
     limits.large = cfg.max_message_size;
+    auto s = std::make_shared<Settings>();
+    s->cfg = cfg;
+    s->applied_by = "start";
+    settings.set(std::move(s));
     buffer_budget().set_limit(cfg.max_buffered_bytes);
   }
 
+  // The configuration pgshift started with. Settings a reload can change are
+  // read from `settings` instead (live.hpp).
   const config::Config cfg;
+  LiveSettings settings;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::atomic<std::uint64_t> next_session_id{0};
   protocol::Limits limits;
   std::unique_ptr<ssl::context> client_tls;  // null when client TLS is disabled
   std::unique_ptr<ssl::context> server_tls;  // null when server TLS is disabled
@@ -52,6 +66,9 @@ struct ProxyContext {
   std::atomic<int> read_percent{0};                // CUTOVER READS: share of read-only units for the target
   std::atomic<std::uint64_t> reads_routed{0};      // units the target served
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
+  const shadow::MismatchLog* mismatches = nullptr;  // the applier's, while it mirrors
+  Reloader* reloader = nullptr;   // RELOAD, SIGHUP
+  Metrics* metrics = nullptr;     // the histograms /metrics serves
   verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.

@@ -5,6 +5,8 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "proxy/cutover/coordinator.hpp"
+#include "proxy/http/server.hpp"
+#include "proxy/reload.hpp"
 #include "proxy/server_conn.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shadow_applier.hpp"
@@ -13,18 +15,6 @@
 namespace pgshift::proxy {
 
 namespace {
-
-// The rules that apply on the way to one database: those whose new name is there.
-rewrite::Options rewrite_options(const config::Config& cfg, unsigned threads, config::RenameSide side) {
-  rewrite::Options o;
-  for (const config::RenameRule& r : cfg.renames)
-    if (r.renamed_on == side || r.renamed_on == config::RenameSide::both)
-      o.rules.push_back({r.schema, r.table, r.from, r.to, r.expand});
-  if (!cfg.rewrite.writing_functions.empty()) o.writing_functions = cfg.rewrite.writing_functions;
-  o.cache_entries = std::max<std::size_t>(cfg.rewrite.cache_entries / threads, 16);
-  o.cache_bytes = std::max<std::size_t>(cfg.rewrite.cache_bytes / threads, 1 << 16);
-  return o;
-}
 
 // With mirroring, commits are numbered in the order their confirmations are
 // read; on several I/O threads one session's thread can get through a whole
@@ -45,15 +35,23 @@ unsigned io_threads(const config::Config& cfg) {
 
 Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
   const unsigned n = io_threads(ctx_.cfg);
+  std::vector<Reloader::Thread> reloaded;
   for (unsigned i = 0; i < n; ++i) {
     ios_.push_back(std::make_unique<asio::io_context>(1));
-    rewriters_.push_back(std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n, config::RenameSide::primary)));
-    shadow_rewriters_.push_back(
-        std::make_unique<rewrite::Rewriter>(rewrite_options(ctx_.cfg, n, config::RenameSide::shadow)));
+    threads_.push_back(std::make_unique<IoThread>());
+    build_io_thread(*threads_.back(), ctx_.settings.get(), n);
+    reloaded.push_back({ios_.back().get(), threads_.back().get()});
   }
+  reloader_ = std::make_unique<Reloader>(ctx_, std::move(reloaded), [this](SettingsPtr s) {
+    if (applier_) applier_->reconfigure(std::move(s));
+  });
+  ctx_.reloader = reloader_.get();
+  metrics_ = std::make_unique<Metrics>(ctx_);
+  ctx_.metrics = metrics_.get();
 }
 
 Listener::~Listener() {
+  if (http_) http_->stop();
   if (applier_) applier_->stop();
 }
 
@@ -135,6 +133,7 @@ int Listener::run() {
                                                std::array{ctx_.server_tls.get(), ctx_.shadow_tls.get()}, ctx_.limits,
                                                target);
     applier_->start();
+    ctx_.mismatches = &applier_->mismatch_log();
     spdlog::info("shadow: mirroring committed writes to the {} server {}:{} (mismatches to {})",
                  config::to_string(target), up.address.host, up.address.port, sh.mismatch_log);
   }
@@ -146,8 +145,18 @@ int Listener::run() {
     coordinator_->start();
   }
 
+  if (ctx_.cfg.admin.http_listen) {
+    http_ = std::make_unique<HttpServer>(ctx_, *metrics_);
+    if (!http_->listen(*ctx_.cfg.admin.http_listen, error)) {
+      spdlog::critical("{}", error);
+      return 2;
+    }
+    http_->start();
+  }
+
   asio::co_spawn(main_io, accept_loop(), asio::detached);
   asio::co_spawn(main_io, wait_for_signal(), asio::detached);
+  asio::co_spawn(main_io, reload_on_signal(), asio::detached);
   if (ctx_.mirror) asio::co_spawn(main_io, clear_diverged_on_signal(), asio::detached);
 
   std::vector<std::thread> threads;
@@ -175,8 +184,7 @@ awaitable<void> Listener::accept_loop() {
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    auto session = std::make_shared<Session>(std::move(socket), ctx_,
-                                             std::array{rewriters_[slot].get(), shadow_rewriters_[slot].get()});
+    auto session = std::make_shared<Session>(std::move(socket), ctx_, *threads_[slot]);
     {
       std::lock_guard lock(ctx_.live_mutex);
       ctx_.live.insert(session);
@@ -190,7 +198,8 @@ awaitable<void> Listener::wait_for_signal() {
   auto [ec, sig] = co_await signals.async_wait(use_tuple);
   if (ec) co_return;
   spdlog::info("received {}: no longer accepting; waiting up to {} ms for {} session(s)",
-               sig == SIGINT ? "SIGINT" : "SIGTERM", ctx_.cfg.shutdown_timeout.count(), ctx_.sessions.load());
+               sig == SIGINT ? "SIGINT" : "SIGTERM", ctx_.settings.get()->cfg.shutdown_timeout.count(),
+               ctx_.sessions.load());
   error_code ignored;
   acceptor_->close(ignored);
   co_await drain();
@@ -211,12 +220,25 @@ awaitable<void> Listener::clear_diverged_on_signal() {
   }
 }
 
+// SIGHUP: read the configuration file again (as RELOAD does).
+awaitable<void> Listener::reload_on_signal() {
+  asio::signal_set signals(co_await asio::this_coro::executor, SIGHUP);
+  for (;;) {
+    auto [ec, sig] = co_await signals.async_wait(use_tuple);
+    if (ec) co_return;
+    // Logs what it did, or why it changed nothing. (Kept in a variable: GCC 12
+    // destroys a discarded co_await result twice.)
+    const admin::Answer done = co_await reloader_->reload("SIGHUP");
+    (void)done;
+  }
+}
+
 awaitable<void> Listener::drain() {
   auto live_count = [this] {
     std::lock_guard lock(ctx_.live_mutex);
     return ctx_.live.size();
   };
-  const auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.shutdown_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + ctx_.settings.get()->cfg.shutdown_timeout;
   asio::steady_timer tick(co_await asio::this_coro::executor);
   bool forced = false;
   while (live_count() > 0) {

@@ -27,15 +27,18 @@ class Listener {
   awaitable<void> accept_loop();
   awaitable<void> wait_for_signal();
   awaitable<void> clear_diverged_on_signal();
+  awaitable<void> reload_on_signal();
   awaitable<void> drain();
   bool restore_state(cutover::State& state);
 
   ProxyContext ctx_;
   std::vector<std::unique_ptr<asio::io_context>> ios_;
-  std::vector<std::unique_ptr<rewrite::Rewriter>> rewriters_;  // one per I/O thread
-  std::vector<std::unique_ptr<rewrite::Rewriter>> shadow_rewriters_;  // the shadow's rules, one per I/O thread
+  std::vector<std::unique_ptr<IoThread>> threads_;  // one per I/O thread: its settings and rewriters
   std::unique_ptr<class ShadowApplier> applier_;
   std::unique_ptr<cutover::Coordinator> coordinator_;
+  std::unique_ptr<class Reloader> reloader_;
+  std::unique_ptr<class Metrics> metrics_;
+  std::unique_ptr<class HttpServer> http_;
   std::unique_ptr<verify::Verifier> verifier_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::size_t next_io_ = 0;

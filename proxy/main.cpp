@@ -1,37 +1,53 @@
-// pgshift command line: run from a config file or from flags, check a config,
-// print help or the version.
+// pgshift command line: run the proxy (from a config file or from flags),
+// check a config, print help or the version, or run a subcommand
+// (`pgshift ctl | sync | verify ...`). Parsed with CLI11; every subcommand has
+// its own --help.
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
+#include <CLI/CLI.hpp>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
+#include "proxy/ctl.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/sync/cli.hpp"
 #include "proxy/verify/cli.hpp"
 
 namespace {
 
-constexpr std::string_view usage = R"(pgshift - a PostgreSQL proxy for live migrations
+using Run = std::function<int()>;
 
-Usage:
-  pgshift --config FILE                 run with a TOML configuration
-  pgshift --listen HOST:PORT --primary HOST:PORT [--threads N] [--log-level LEVEL]
-                                        run without a file (quick start)
-  pgshift --check-config FILE           validate FILE, print each problem, exit 1 if any
-  pgshift sync start|status|stop --config FILE
-                                        logical replication to the new database (see sync --help)
-  pgshift verify --config FILE [...]    compare every table of the primary and the [shadow]
-                                        (pgshift verify --help)
-  pgshift --help | --version
+// The subcommands. Adding one: a name, a line of help, and a function that
+// adds its options to its CLI::App and returns what runs it.
+struct Subcommand {
+  std::string_view name;
+  std::string_view description;
+  Run (*setup)(CLI::App&);
+};
+const Subcommand kSubcommands[] = {
+    {"ctl", "Operate a running pgshift (the one --config names) through its admin console", pgshift::ctl::setup},
+    {"sync", "Logical replication to the new database: start | status | stop --config FILE",
+     pgshift::proxy::sync::setup},
+    {"verify", "Compare every table of the primary and the [shadow], chunk by chunk", pgshift::proxy::verify::setup},
+};
+
+constexpr std::string_view kFooter = R"(Examples:
+  pgshift --config pgshift.toml
+  pgshift --listen 127.0.0.1:6432 --primary 127.0.0.1:5432
+  pgshift --check-config pgshift.toml
+  pgshift ctl --config pgshift.toml status
+  pgshift sync start --config pgshift.toml
+  pgshift verify --config pgshift.toml
 
 Signals: SIGTERM or SIGINT stops accepting connections, lets sessions finish
-for up to proxy.shutdown_timeout_ms, then exits 0.
-)";
+for up to proxy.shutdown_timeout_ms, then exits 0. SIGHUP reloads the
+configuration file (as RELOAD does); SIGUSR1 clears the shadow's diverged mark.)";
 
 void print_errors(const std::vector<pgshift::config::ConfigError>& errors) {
   for (const auto& e : errors) std::cerr << e.what() << '\n';
@@ -39,37 +55,7 @@ void print_errors(const std::vector<pgshift::config::ConfigError>& errors) {
 
 struct Args {
   std::string config_file, check_file, listen, primary, log_level, threads;
-  bool help = false, version = false;
 };
-
-bool parse_args(int argc, char** argv, Args& a) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) {
-        std::cerr << "pgshift: " << arg << " needs a value\n";
-        return false;
-      }
-      out = argv[++i];
-      return true;
-    };
-    bool ok = true;
-    if (arg == "--help" || arg == "-h") a.help = true;
-    else if (arg == "--version" || arg == "-V") a.version = true;
-    else if (arg == "--config" || arg == "-c") ok = value(a.config_file);
-    else if (arg == "--check-config") ok = value(a.check_file);
-    else if (arg == "--listen") ok = value(a.listen);
-    else if (arg == "--primary") ok = value(a.primary);
-    else if (arg == "--log-level") ok = value(a.log_level);
-    else if (arg == "--threads") ok = value(a.threads);
-    else {
-      std::cerr << "pgshift: unknown option '" << arg << "' (see --help)\n";
-      return false;
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
 
 // Builds the configuration from a file, flags, or both (flags win).
 std::optional<pgshift::config::Config> make_config(const Args& a) {
@@ -109,33 +95,17 @@ std::optional<pgshift::config::Config> make_config(const Args& a) {
   return cfg;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc > 1 && std::string_view(argv[1]) == "sync") return pgshift::proxy::sync::run_cli(argc - 1, argv + 1);
-  // `pgshift verify ...`: a command of its own (proxy/verify/cli.cpp).
-  if (argc > 1 && std::string_view(argv[1]) == "verify") return pgshift::proxy::verify::run_verify(argc - 1, argv + 1);
-
-  Args args;
-  if (!parse_args(argc, argv, args)) return 2;
-  if (args.help) {
-    std::cout << usage;
-    return 0;
+int check_config(const std::string& file) {
+  std::vector<pgshift::config::ConfigError> errors;
+  if (!pgshift::config::load_file(file, errors)) {
+    print_errors(errors);
+    return 1;
   }
-  if (args.version) {
-    std::cout << "pgshift " << PGSHIFT_VERSION << '\n';
-    return 0;
-  }
-  if (!args.check_file.empty()) {
-    std::vector<pgshift::config::ConfigError> errors;
-    if (!pgshift::config::load_file(args.check_file, errors)) {
-      print_errors(errors);
-      return 1;
-    }
-    std::cout << args.check_file << ": OK\n";
-    return 0;
-  }
+  std::cout << file << ": OK\n";
+  return 0;
+}
 
+int serve(const Args& args) {
   auto cfg = make_config(args);
   if (!cfg) return 2;
 
@@ -154,4 +124,40 @@ int main(int argc, char** argv) {
   }
   spdlog::shutdown();  // flushes the queue
   return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pgshift - a PostgreSQL proxy for live migrations", "pgshift"};
+  app.set_version_flag("-V,--version", "pgshift " PGSHIFT_VERSION);
+  Args args;
+  app.add_option("-c,--config", args.config_file, "Run with this TOML configuration file");
+  app.add_option("--check-config", args.check_file, "Validate FILE, print each problem, exit 1 if any")
+      ->type_name("FILE");
+  app.add_option("--listen", args.listen, "Address to accept clients on (overrides the file)")->type_name("HOST:PORT");
+  app.add_option("--primary", args.primary, "The PostgreSQL server (overrides the file)")->type_name("HOST:PORT");
+  app.add_option("--threads", args.threads, "I/O threads (0: one per core)")->type_name("N");
+  app.add_option("--log-level", args.log_level, "trace, debug, info, warn, error, critical or off")
+      ->type_name("LEVEL");
+  app.require_subcommand(0, 1);
+
+  Run chosen;
+  for (const Subcommand& s : kSubcommands) {
+    CLI::App* sub = app.add_subcommand(std::string(s.name), std::string(s.description));
+    Run run = s.setup(*sub);
+    sub->callback([&chosen, run] { chosen = run; });
+  }
+
+  app.footer(std::string(kFooter));  // after the subcommands, which would inherit it
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, the version, or the error
+    return rc == 0 ? 0 : 2;
+  }
+  if (chosen) return chosen();
+  if (!args.check_file.empty()) return check_config(args.check_file);
+  return serve(args);
 }

@@ -18,6 +18,7 @@
 #include "protocol/error.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/buffer.hpp"
+#include "proxy/stats.hpp"
 #include "proxy/stream.hpp"
 
 namespace pgshift::proxy {
@@ -100,12 +101,17 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol:
   std::size_t passing = 0;
   PumpEnd end;
   bool buffered = in.size() > 0;  // bytes that arrived with the end of login
+  // Bytes are counted once per read and per write, on this thread's block.
+  stats::Block& counted = stats::local();
+  stats::Tally& read_from = dir == protocol::Direction::frontend ? counted.client_bytes_in : counted.server_bytes_in;
+  stats::Tally& written_to = dir == protocol::Direction::frontend ? counted.server_bytes_out : counted.client_bytes_out;
   for (;;) {
     if (h.stopping()) co_return PumpEnd{asio::error::operation_aborted};
     if (!buffered) {
       auto [rec, n] = co_await from.read_some(in.prepare());
       if (rec) co_return PumpEnd{rec};
       in.commit(n);
+      read_from += n;
     }
     buffered = false;
 
@@ -116,6 +122,7 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol:
     if (!out.empty()) {
       auto [wec, wn] = co_await h.destination().write(out.buffers());
       out.clear();
+      written_to += wn;
       if (wec) co_return PumpEnd{wec, true};
     }
     in.consume(used);

@@ -51,11 +51,18 @@ Verdict QueryHook::on_client(const Frame& f, WriteBatch& out) {
 }
 
 const std::string* QueryHook::decide(std::string_view sql, const rewrite::Analysis& a) {
+  stats::Block& process = stats::local();
   counters_.statements += a.statements.size();
-  for (const auto& s : a.statements) counters_.writes += s.writes ? 1 : 0;
+  counters_.last_fingerprint.store(a.fingerprint, std::memory_order_relaxed);
+  for (const auto& s : a.statements) {
+    counters_.writes += s.writes ? 1 : 0;
+    const auto kind = static_cast<std::size_t>(s.kind);
+    if (kind < stats::kKinds) ++process.statements[kind];
+  }
   if (a.warning.empty()) {
     if (!a.changed()) return nullptr;
     ++counters_.rewritten;
+    ++process.rewritten;
     return &a.rewritten;
   }
   if (a.report_warning)
@@ -63,6 +70,7 @@ const std::string* QueryHook::decide(std::string_view sql, const rewrite::Analys
                  a.fingerprint, protocol::log_text(a.warning), protocol::log_text(sql));
   if (!strict_) return nullptr;
   ++counters_.refused;
+  ++process.refused;
   refusal_sql(refusal_, a);
   return &refusal_;
 }

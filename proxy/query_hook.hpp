@@ -19,6 +19,7 @@
 #include "protocol/messages.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/pump.hpp"
+#include "proxy/stats.hpp"
 #include "rewrite/rewrite.hpp"
 
 namespace pgshift::proxy {
@@ -35,17 +36,27 @@ class QueryHook {
   // messages, whole) carry over.
   void rebind(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses);
   rewrite::Rewriter& rewriter() const noexcept { return *rewriter_; }
+  // A reload changed the rules: from the next statement on, analyse with
+  // `rewriter`. Only while no reply is pending (what was learned about
+  // prepared statements and portals stays, since the server has them as
+  // they were sent).
+  void set_rewriter(rewrite::Rewriter& rewriter, bool strict) noexcept {
+    rewriter_ = &rewriter;
+    strict_ = strict;
+  }
 
   // A client message about to go to the server.
   Verdict on_client(const protocol::Frame& f, WriteBatch& out);
   // A server message about to go to the client.
   Verdict on_server(const protocol::Frame& f, WriteBatch& out);
 
+  // Written by the session's thread, readable from any (SHOW SESSIONS).
   struct Counters {
-    std::uint64_t statements = 0;
-    std::uint64_t writes = 0;
-    std::uint64_t rewritten = 0;
-    std::uint64_t refused = 0;
+    stats::Tally statements;
+    stats::Tally writes;
+    stats::Tally rewritten;
+    stats::Tally refused;
+    std::atomic<std::uint64_t> last_fingerprint{0};  // of the last Query or Parse
   };
   const Counters& counters() const noexcept { return counters_; }
   // The analysis of the last Query or Parse seen (valid until the next one).

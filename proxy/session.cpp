@@ -55,6 +55,7 @@ struct Session::ClientSide {
       if (s.waiting_since_ == std::chrono::steady_clock::time_point{}) s.waiting_since_ = std::chrono::steady_clock::now();
       return Verdict::hold;
     }
+    if (s.settings_version_ != s.thread_.version) [[unlikely]] s.adopt_settings();  // a reload
     // The reads phase: a read-only unit starting here may go to the target
     // (hold it while the server side changes connection).
     if (s.route_ == Route::none && s.switchable_ && s.at_transaction_boundary() && s.route_read(f)) return Verdict::hold;
@@ -105,6 +106,7 @@ struct Session::ServerSide {
         protocol::ReadyForQueryView z;
         if (!z.parse(f)) return malformed(ec);
         s.set_txn_status(z.status);
+        if (z.status == 'I') ++stats::local().transactions;
         if (s.pending_ready_ > 0) --s.pending_ready_;
         boundary = s.at_transaction_boundary();
         break;
@@ -145,21 +147,26 @@ struct Session::ServerSide {
 
 // ---------------------------------------------------------------------------
 
-Session::Session(tcp::socket client, ProxyContext& ctx, std::array<rewrite::Rewriter*, 2> rewriters)
+Session::Session(tcp::socket client, ProxyContext& ctx, IoThread& thread)
     : ctx_(ctx),
+      thread_(thread),
+      settings_(thread.settings),
+      settings_version_(thread.version),
+      rewriter_hold_(thread.rewriters),
+      id_(++ctx.next_session_id),
       client_(std::move(client)),
       client_in_(ctx.cfg.buffer_size),
-      rewriters_(rewriters),
-      hook_(*rewriters[0], ctx.cfg.rewrite.strict),
+      rewriters_{thread.rewriters[0].get(), thread.rewriters[1].get()},
+      hook_(*rewriters_[0], settings_->cfg.rewrite.strict),
       switchable_(ctx.coordinator != nullptr),
       server_side_wake_(client_.socket().get_executor()),
       client_side_wake_(client_.socket().get_executor()) {}
 
 Session::~Session() = default;
 
-void Session::terminate() {
-  asio::post(client_.socket().get_executor(), [self = shared_from_this()] {
-    if (self->reason_.empty()) self->reason_ = "pgshift shutting down";
+void Session::terminate(std::string reason) {
+  asio::post(client_.socket().get_executor(), [self = shared_from_this(), reason = std::move(reason)] {
+    if (self->reason_.empty()) self->reason_ = reason;
     self->stopping_ = true;
     self->client_.cancel();
     if (self->server_) self->server_->stream.cancel();
@@ -177,14 +184,16 @@ awaitable<void> Session::run() {
   error_code ignored;
   client_.socket().set_option(tcp::no_delay(true), ignored);
 
-  asio::steady_timer timer(co_await asio::this_coro::executor, ctx_.cfg.login_timeout);
+  asio::steady_timer timer(co_await asio::this_coro::executor, settings_->cfg.login_timeout);
   auto logged_in = co_await (login() || timer.async_wait(use_tuple));
   if (logged_in.index() == 1) {
     to_client_.clear();  // a write cut off by the timeout may have sent part of it
     fail("08P01", "pgshift: login timed out", "login timeout");
   } else if (std::get<0>(logged_in) && !stopping_ && admin_) {
+    shared_logged_in_ = true;
     reason_ = co_await admin_->serve();
   } else if (std::get<0>(logged_in) && !stopping_) {
+    shared_logged_in_ = true;
     forwarding_ = true;
     co_await (client_to_server() && server_to_client());
   }
@@ -242,7 +251,7 @@ awaitable<bool> Session::login() {
     co_return false;
   }
   counted_ = true;
-  if (++ctx_.sessions > ctx_.cfg.max_connections) {
+  if (++ctx_.sessions > settings_->cfg.max_connections) {
     fail("53300", "sorry, too many clients already", "max_connections reached");
     co_return false;
   }
@@ -630,7 +639,7 @@ void Session::start_mirroring() {
   shadow_session_ = mirror->open_session();
   recorder_ = std::make_unique<shadow::Recorder>(
       shadow_session_, std::move(origin), *rewriters_[static_cast<std::size_t>(to)], ctx_.cfg.shadow.max_transaction_bytes,
-      ctx_.cfg.shadow.read_sample_rate, ctx_.compare_rules,
+      settings_->cfg.shadow.read_sample_rate, ctx_.compare_rules,
       [this, mirror](shadow::TransactionPtr t) {
         const bool write = !t->read;
         const std::uint64_t seq = mirror->submit(std::move(t));
@@ -682,7 +691,8 @@ awaitable<void> Session::finish() {
   auto level = warn_close_ ? spdlog::level::warn : spdlog::level::info;
   const QueryHook::Counters& c = hook_.counters();
   spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms statements={} writes={} rewritten={} reason={}",
-              peer_, protocol::log_text(user_), protocol::log_text(database_), ms, c.statements, c.writes, c.rewritten,
+              peer_, protocol::log_text(user_), protocol::log_text(database_), ms, c.statements.get(), c.writes.get(),
+              c.rewritten.get(),
               reason_.empty() ? "unknown" : reason_);
   {
     std::lock_guard lock(ctx_.live_mutex);

@@ -41,6 +41,11 @@ struct SessionInfo {
   char transaction = 'I';  // the last ReadyForQuery status
   std::chrono::steady_clock::time_point started, status_since;
   std::string state;       // what a cutover could not move (from the statements it ran), empty if nothing
+  // For the operator interface (Session::status()).
+  std::uint64_t session = 0;     // the session's own id, for KILL SESSION
+  bool logged_in = false, admin = false;
+  std::uint64_t statements = 0;
+  std::uint64_t last_fingerprint = 0;  // 0: none yet
 };
 
 namespace admin {
@@ -49,14 +54,18 @@ class Console;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  // The rewriters (one per server, by config::Side) belong to the I/O thread
-  // the session runs on.
-  Session(tcp::socket client, ProxyContext& ctx, std::array<rewrite::Rewriter*, 2> rewriters);
+  // `thread` is the I/O thread the session runs on: its settings and its
+  // rewriters (one per server, by config::Side).
+  Session(tcp::socket client, ProxyContext& ctx, IoThread& thread);
   ~Session();
 
   awaitable<void> run();
-  // Ends the session from another thread (shutdown past its timeout).
-  void terminate();
+  // Ends the session from another thread (shutdown past its timeout, KILL SESSION).
+  void terminate(std::string reason = "pgshift shutting down");
+
+  // info() and the figures the operator interface shows (session_admin.cpp).
+  SessionInfo status() const;
+  std::uint64_t id() const noexcept { return id_; }
 
   // Server-idle bookkeeping: no reply pending, no transaction open, and no
   // message of an unfinished extended-protocol batch sent.
@@ -137,6 +146,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string parse_for(config::Side side, const protocol::Frame& parse) const;
   void leave_cutover();
 
+  // ---- reload (session_admin.cpp) ----
+  // A reload published new settings on this thread: adopt them (and their
+  // rewriters) when no reply is pending, so the next statement uses them.
+  void adopt_settings();
+
   // ---- helpers ----
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
@@ -148,6 +162,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void log_open(std::string_view application_name) const;
 
   ProxyContext& ctx_;
+  IoThread& thread_;
+  SettingsPtr settings_;  // the version this session uses
+  std::uint64_t settings_version_ = 0;
+  std::array<std::shared_ptr<rewrite::Rewriter>, 2> rewriter_hold_;  // keeps rewriters_ alive past a reload
+  const std::uint64_t id_;
+  std::atomic<bool> shared_logged_in_{false};
   Stream client_;
   ReadBuffer client_in_;
   WriteBatch to_client_;

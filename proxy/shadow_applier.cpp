@@ -12,6 +12,7 @@
 #include "protocol/messages.hpp"
 #include "proxy/backend.hpp"
 #include "proxy/frame_io.hpp"
+#include "proxy/live.hpp"
 
 namespace pgshift::proxy {
 
@@ -59,6 +60,9 @@ shadow::CompareRules compare_rules(const config::CompareRules& c) {
 ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, std::array<ssl::context*, 2> tls,
                              const protocol::Limits& limits, config::Side target)
     : cfg_(cfg),
+      apply_timeout_(cfg.shadow.apply_timeout),
+      idle_timeout_(cfg.shadow.idle_timeout),
+      status_interval_(cfg.shadow.status_interval),
       mirror_(mirror),
       tls_(tls),
       target_(target),
@@ -69,6 +73,20 @@ ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, 
 }
 
 ShadowApplier::~ShadowApplier() { stop(); }
+
+// ignore_columns stays: the sessions' recorders digest the primary's rows
+// with it, and both sides must leave out the same columns.
+void ShadowApplier::reconfigure(std::shared_ptr<const Settings> s) {
+  asio::post(io_, [this, s = std::move(s)] {
+    const config::Shadow& sh = s->cfg.shadow;
+    apply_timeout_ = sh.apply_timeout;
+    idle_timeout_ = sh.idle_timeout;
+    status_interval_ = sh.status_interval;
+    const shadow::CompareRules fresh = compare_rules(sh.compare);
+    rules_.ignore_fingerprints = fresh.ignore_fingerprints;
+    rules_.numeric_tolerance = fresh.numeric_tolerance;
+  });
+}
 
 void ShadowApplier::start() {
   // Producers wake the applier only when it sleeps; one post per idle period.
@@ -234,13 +252,13 @@ awaitable<void> ShadowApplier::close_idle() {
   const auto now = std::chrono::steady_clock::now();
   std::vector<ConnectionPtr> idle;
   for (const auto& [key, c] : shared_) {
-    if (c->users == 0 && c->in_flight.empty() && now - c->idle_since > cfg_.shadow.idle_timeout) idle.push_back(c);
+    if (c->users == 0 && c->in_flight.empty() && now - c->idle_since > idle_timeout_) idle.push_back(c);
   }
   for (const ConnectionPtr& c : idle) {
     forget(*c);  // before the write below: the dispatcher must not pick it meanwhile
     co_await terminate(c);
     spdlog::info("shadow: closed a shared connection no session has used for {} ms",
-                 cfg_.shadow.idle_timeout.count());
+                 idle_timeout_.count());
   }
 }
 
@@ -307,7 +325,7 @@ awaitable<void> ShadowApplier::watch() {
     timer.expires_after(std::chrono::seconds(1));
     co_await timer.async_wait(use_tuple);
     if (active_ && !active_->in_flight.empty() &&
-        std::chrono::steady_clock::now() - active_->in_flight.front().sent > cfg_.shadow.apply_timeout) {
+        std::chrono::steady_clock::now() - active_->in_flight.front().sent > apply_timeout_) {
       active_->timed_out = true;
       break_connection(*active_);
     }
@@ -318,7 +336,7 @@ awaitable<void> ShadowApplier::watch() {
 awaitable<void> ShadowApplier::report_status() {
   asio::steady_timer timer(io_);
   for (;;) {
-    timer.expires_after(cfg_.shadow.status_interval);
+    timer.expires_after(status_interval_);
     co_await timer.async_wait(use_tuple);
     const shadow::Status s = mirror_.status();
     spdlog::info(
@@ -354,7 +372,7 @@ awaitable<void> ShadowApplier::read_replies(ConnectionPtr c) {
     if (!co_await read_outcome(*c, c->in_flight.front())) {
       break_connection(*c);
       const std::string why = c->timed_out ? fmt::format("the shadow did not answer within {} ms (apply_timeout_ms)",
-                                                         cfg_.shadow.apply_timeout.count())
+                                                         apply_timeout_.count())
                                            : std::string("the shadow connection failed");
       for (const InFlight& f : c->in_flight) mirror_.dropped(*f.t, why);
       in_flight_ -= c->in_flight.size();

@@ -31,6 +31,8 @@
 
 namespace pgshift::proxy {
 
+struct Settings;  // live.hpp
+
 // [shadow.compare] as the comparison code wants it.
 shadow::CompareRules compare_rules(const config::CompareRules& c);
 
@@ -44,6 +46,11 @@ class ShadowApplier {
 
   void start();
   void stop();
+
+  // A reload: its timeouts and compare noise rules, from the next
+  // transaction on (posted to the applier's thread; any thread).
+  void reconfigure(std::shared_ptr<const Settings> s);
+  const shadow::MismatchLog& mismatch_log() const noexcept { return log_; }
 
  private:
   // A transaction sent and not yet answered, after its session's settings
@@ -118,6 +125,8 @@ class ShadowApplier {
   std::string worst_statements() const;
 
   const config::Config& cfg_;
+  // What a reload may change (applier thread only): the timeouts in effect.
+  std::chrono::milliseconds apply_timeout_, idle_timeout_, status_interval_;
   shadow::Mirror& mirror_;
   std::array<ssl::context*, 2> tls_;
   config::Side target_;

@@ -230,6 +230,7 @@ std::string MismatchLog::format(const Statement& st, const Outcome& primary, con
 void MismatchLog::record(const Statement& st, const Outcome& primary, const Outcome& shadow, const Comparison& c,
                          std::chrono::system_clock::time_point now) {
   count(st.fingerprint, !c.match);
+  if (!c.match) remember(st, c, now);
   if (c.match || options_.path.empty()) return;
   std::string line = format(st, primary, shadow, c, now);
   line.push_back('\n');
@@ -274,6 +275,36 @@ void MismatchLog::fail(int err) {
   failure_logged_ = true;
   spdlog::warn("shadow: cannot write mismatch log {}: {}; further failures are only counted", options_.path,
                std::strerror(err));
+}
+
+// Only mismatches pay for this (a redaction and a copy), and only
+// fingerprints that have a count of their own are kept.
+void MismatchLog::remember(const Statement& st, const Comparison& c, std::chrono::system_clock::time_point now) {
+  std::string text = redact_statement(st.text);
+  if (text.size() > 500) text.resize(500);
+  std::lock_guard lock(counts_mutex_);
+  if (!counts_.contains(st.fingerprint)) return;
+  Last& l = last_[st.fingerprint];
+  l.statement = std::move(text);
+  l.reason = c.reason;
+  l.seen = now;
+}
+
+std::vector<MismatchLog::Mismatched> MismatchLog::mismatched() const {
+  std::vector<Mismatched> out;
+  {
+    std::lock_guard lock(counts_mutex_);
+    for (const auto& [fp, l] : last_) {
+      auto it = counts_.find(fp);
+      if (it == counts_.end()) continue;
+      out.push_back({fp, it->second, l.statement, l.reason, l.seen});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Mismatched& a, const Mismatched& b) {
+    return a.counts.mismatched != b.counts.mismatched ? a.counts.mismatched > b.counts.mismatched
+                                                      : a.fingerprint < b.fingerprint;
+  });
+  return out;
 }
 
 MismatchLog::Snapshot MismatchLog::snapshot() const {

@@ -63,6 +63,15 @@ class MismatchLog {
     Counts other;  // fingerprints past max_fingerprints
     Counts total;
   };
+  // A fingerprint that mismatched at least once, for SHOW MISMATCHES: its
+  // counts and its last mismatch (the statement always redacted).
+  struct Mismatched {
+    std::uint64_t fingerprint = 0;
+    Counts counts;
+    std::string statement;  // redacted, at most 500 bytes
+    std::string reason;
+    std::chrono::system_clock::time_point last_seen;
+  };
 
   explicit MismatchLog(Options options);
   ~MismatchLog();
@@ -79,6 +88,8 @@ class MismatchLog {
                      std::chrono::system_clock::time_point now) const;
 
   Snapshot snapshot() const;
+  // Every fingerprint that mismatched, most mismatches first.
+  std::vector<Mismatched> mismatched() const;
   std::uint64_t lines_written() const;
   std::uint64_t write_failures() const;  // lines lost (the file could not be opened or written)
 
@@ -87,6 +98,7 @@ class MismatchLog {
 
  private:
   void count(std::uint64_t fingerprint, bool mismatched);
+  void remember(const Statement& st, const Comparison& c, std::chrono::system_clock::time_point now);
   void write_line(const std::string& line);
   void fail(int err);
 
@@ -95,6 +107,11 @@ class MismatchLog {
   mutable std::mutex counts_mutex_;
   std::unordered_map<std::uint64_t, Counts> counts_;
   Counts other_, total_;
+  struct Last {
+    std::string statement, reason;
+    std::chrono::system_clock::time_point seen;
+  };
+  std::unordered_map<std::uint64_t, Last> last_;  // fingerprints counted in counts_ that mismatched
 
   mutable std::mutex file_mutex_;
   int fd_ = -1;

@@ -51,6 +51,9 @@ class Recorder {
   // A cutover: from now on the shadow is `rewriter`'s server; the session's
   // named statements (its clients' Parse messages, whole) are kept for it.
   void retarget(rewrite::Rewriter& rewriter, const std::vector<std::string_view>& named_parses);
+  // A reload: new rules for the statements from now on, a new sampling rate.
+  void set_rewriter(rewrite::Rewriter& rewriter) noexcept { rewriter_ = &rewriter; }
+  void set_read_sample_rate(double rate) noexcept { sample_rate_ = rate; }
 
   std::uint64_t dropped_oversize() const noexcept { return dropped_oversize_; }
 

@@ -85,6 +85,16 @@ Command parse_command(std::string_view sql) {
   if (w.size() == 1 && w[0] == "pause") return of(K::pause);
   if (w.size() == 1 && w[0] == "resume") return of(K::resume);
   if (w.size() == 2 && w[0] == "clear" && w[1] == "diverged") return of(K::clear_diverged);
+  if (w.size() == 1 && w[0] == "reload") return of(K::reload);
+  if (w[0] == "kill") {
+    Command c = of(K::kill_session);
+    if (w.size() != 3 || w[1] != "session") return unknown("expected KILL SESSION <id> (the id SHOW SESSIONS gives)");
+    const std::string& n = w[2];
+    auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), c.number);
+    if (ec != std::errc{} || end != n.data() + n.size() || c.number <= 0)
+      return unknown("KILL SESSION takes the id SHOW SESSIONS gives");
+    return c;
+  }
   if (w.size() == 2 && w[0] == "sync" && w[1] == "start") return of(K::sync_start);
   if (w[0] == "verify") return verify(w);
   return unknown("unknown command");

@@ -21,13 +21,15 @@ struct Command {
     pause,            // PAUSE
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
+    reload,           // RELOAD
+    kill_session,     // KILL SESSION <id>
     sync_start,       // SYNC START
     verify,           // VERIFY [table, ...]
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;
   std::string what;  // SHOW: the subject, lower case; unknown: the reason
-  long number = 0;   // READS
+  long number = 0;   // READS: the percentage; KILL SESSION: the id
   std::vector<std::string> tables;  // VERIFY: the tables named (lower case), empty for all
 };
 

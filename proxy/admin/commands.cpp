@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "proxy/cutover/coordinator.hpp"
+#include "proxy/reload.hpp"
 #include "proxy/session.hpp"
+#include "proxy/stats.hpp"
 #include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::admin {
@@ -27,6 +31,13 @@ std::string_view transaction_text(char status) {
   }
 }
 
+std::string fingerprint_text(std::uint64_t fp) { return fp ? fmt::format("{:016x}", fp) : std::string(); }
+
+std::string server_text(const ProxyContext& ctx, config::Side s) {
+  const config::Upstream& u = ctx.cfg.upstream(s);
+  return fmt::format("{} ({}:{})", config::to_string(s), u.address.host, u.address.port);
+}
+
 Answer show_version() {
   Answer a;
   a.tag = "SHOW";
@@ -35,19 +46,54 @@ Answer show_version() {
   return a;
 }
 
+// The session table, for SHOW SESSIONS and KILL SESSION.
+std::vector<std::shared_ptr<Session>> live_sessions(ProxyContext& ctx) {
+  std::lock_guard lock(ctx.live_mutex);
+  std::vector<std::shared_ptr<Session>> out(ctx.live.begin(), ctx.live.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id() < b->id(); });
+  return out;
+}
+
 Answer show_sessions(ProxyContext& ctx) {
   Answer a;
   a.tag = "SHOW";
-  a.table.columns = {"id", "client", "user", "database", "server", "transaction", "state_for_s", "age_s", "ran"};
-  for (const auto& [id, weak] : ctx.members.snapshot()) {
-    auto s = weak.lock();
-    if (!s) continue;
-    const SessionInfo i = s->info();
-    a.table.rows.push_back({std::to_string(id), i.peer, i.user, i.database, std::string(config::to_string(i.server)),
-                            std::string(transaction_text(i.transaction)), seconds_since(i.status_since),
-                            seconds_since(i.started), i.state});
+  a.table.columns = {"id",          "client", "user",       "database",   "state",           "server",
+                     "transaction", "age_s",  "statements", "last_statement", "state_for_s", "holds"};
+  for (const auto& s : live_sessions(ctx)) {
+    const SessionInfo i = s->status();
+    const std::string state = !i.logged_in ? "logging in" : i.admin ? "admin console" : "forwarding";
+    a.table.rows.push_back({std::to_string(i.session), i.peer, i.user, i.database, state,
+                            i.admin || !i.logged_in ? "" : std::string(config::to_string(i.server)),
+                            std::string(transaction_text(i.transaction)), seconds_since(i.started),
+                            std::to_string(i.statements), fingerprint_text(i.last_fingerprint),
+                            seconds_since(i.status_since), i.state});
   }
   return a;
+}
+
+awaitable<Answer> kill_session(ProxyContext& ctx, const Caller& caller, std::uint64_t id) {
+  for (const auto& s : live_sessions(ctx)) {
+    if (s->id() != id) continue;
+    const SessionInfo i = s->status();
+    spdlog::warn("admin: {} runs KILL SESSION {} ({}, user {}, database {})", caller.who, id, i.peer, i.user,
+                 i.database);
+    s->terminate("killed by the admin console (KILL SESSION)");
+    Answer a;
+    a.tag = "KILL SESSION";
+    co_return a;
+  }
+  co_return Answer::error("42704", fmt::format("KILL SESSION: no session {} (see SHOW SESSIONS)", id));
+}
+
+// The figures of the shadow's status line, the worst statements among them.
+std::string worst(const ProxyContext& ctx) {
+  if (!ctx.mismatches) return "";
+  std::string out;
+  const auto m = ctx.mismatches->mismatched();
+  for (std::size_t i = 0; i < m.size() && i < 3; ++i)
+    out += fmt::format("{}{:016x} {}/{}", out.empty() ? "" : ", ", m[i].fingerprint, m[i].counts.mismatched,
+                       m[i].counts.compared);
+  return out;
 }
 
 Answer show_shadow(ProxyContext& ctx) {
@@ -56,6 +102,7 @@ Answer show_shadow(ProxyContext& ctx) {
   Answer a;
   a.tag = "SHOW";
   a.table = pairs({{"mirror", ctx.mirror->enabled() ? "on" : "stopped (cutover completed)"},
+                   {"target", server_text(ctx, config::other(ctx.serving.load()))},
                    {"committed", std::to_string(s.committed)},
                    {"applied", std::to_string(s.applied)},
                    {"pending", std::to_string(s.pending)},
@@ -67,7 +114,90 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"compared", std::to_string(s.statements_compared)},
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},
-                   {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"}});
+                   {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"},
+                   {"worst", worst(ctx)}});
+  return a;
+}
+
+Answer show_mismatches(ProxyContext& ctx) {
+  if (!ctx.mismatches) return Answer::error("55000", "no [shadow] is mirrored to");
+  Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"fingerprint", "statement", "compared", "mismatched", "last_reason", "last_seen"};
+  for (const auto& m : ctx.mismatches->mismatched())
+    a.table.rows.push_back({fingerprint_text(m.fingerprint), m.statement, std::to_string(m.counts.compared),
+                            std::to_string(m.counts.mismatched), m.reason, shadow::iso8601_utc(m.last_seen)});
+  return a;
+}
+
+Answer show_status(ProxyContext& ctx) {
+  const stats::Figures f = stats::totals();
+  const SettingsPtr settings = ctx.settings.get();
+  std::vector<std::pair<std::string, std::string>> items;
+  items.emplace_back("version", std::string("pgshift ") + PGSHIFT_VERSION);
+  items.emplace_back("uptime_s", seconds_since(ctx.started));
+  items.emplace_back("phase", ctx.coordinator ? std::string(cutover::to_string(ctx.coordinator->state().phase))
+                                              : std::string("proxy (no [shadow])"));
+  const config::Side serving = ctx.serving.load();
+  items.emplace_back("serving", server_text(ctx, serving));
+  items.emplace_back("receives mirrored writes", ctx.mirror && ctx.mirror->enabled()
+                                                     ? server_text(ctx, config::other(serving))
+                                                     : std::string("none"));
+  std::size_t admin = 0, total = 0;
+  for (const auto& s : live_sessions(ctx)) {
+    ++total;
+    admin += s->status().admin ? 1 : 0;
+  }
+  items.emplace_back("sessions", std::to_string(ctx.sessions.load()));
+  items.emplace_back("admin_sessions", std::to_string(admin));
+  items.emplace_back("connections", std::to_string(total));
+  items.emplace_back("transactions", std::to_string(f.transactions));
+  items.emplace_back("statements", std::to_string(f.all_statements()));
+  for (std::size_t k = 0; k < stats::kKinds; ++k)
+    items.emplace_back("statements_" + std::string(rewrite::to_string(static_cast<rewrite::StatementKind>(k))),
+                       std::to_string(f.statements[k]));
+  items.emplace_back("rewritten", std::to_string(f.rewritten));
+  items.emplace_back("refused", std::to_string(f.refused));
+  items.emplace_back("client_bytes_in", std::to_string(f.client_bytes_in));
+  items.emplace_back("client_bytes_out", std::to_string(f.client_bytes_out));
+  items.emplace_back("rename_rules", std::to_string(settings->cfg.renames.size()));
+  items.emplace_back("config_version", std::to_string(settings->version));
+  Answer a;
+  a.tag = "SHOW";
+  a.table = pairs(std::move(items));
+  return a;
+}
+
+Answer show_rules(ProxyContext& ctx) {
+  const SettingsPtr settings = ctx.settings.get();
+  Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"rule", "table", "from", "to", "renamed_on", "phase"};
+  const auto& rules = settings->cfg.renames;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const config::RenameRule& r = rules[i];
+    const char* side = r.renamed_on == config::RenameSide::primary  ? "primary"
+                       : r.renamed_on == config::RenameSide::shadow ? "shadow"
+                                                                    : "both";
+    a.table.rows.push_back({std::to_string(i), r.schema + "." + r.table, r.from, r.to, std::string(side),
+                            std::string(r.expand ? "expand" : "contract")});
+  }
+  return a;
+}
+
+Answer show_config(ProxyContext& ctx) {
+  const SettingsPtr settings = ctx.settings.get();
+  Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"setting", "value", "reloadable"};
+  a.table.rows.push_back({"config.version", std::to_string(settings->version), ""});
+  a.table.rows.push_back({"config.file", ctx.cfg.source, ""});
+  a.table.rows.push_back({"config.applied", settings->applied_at.empty()
+                                                ? std::string("at start")
+                                                : settings->applied_at + " by " + settings->applied_by,
+                          ""});
+  for (auto& [k, v] : config::describe(settings->cfg))
+    a.table.rows.push_back({k, std::move(v), std::string(config::reloadable(k) ? "yes" : "no")});
   return a;
 }
 
@@ -113,15 +243,21 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     }
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
-                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | SYNC | VERIFY | VERSION, CUTOVER [DRY "
-                                           "RUN | READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, SYNC START, "
+                                           " (commands: SHOW STATUS | SESSIONS | SHADOW | MISMATCHES | RULES | CONFIG | "
+                                           "CUTOVER | SYNC | VERIFY | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
+                                           "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id, SYNC START, "
                                            "VERIFY [table, ...])");
     case Kind::verify:
       co_return start_verify(ctx, caller, c);
     case Kind::show:
+      spdlog::debug("admin: {} runs SHOW {}", caller.who, c.what);
       if (c.what == "version") co_return show_version();
+      if (c.what == "status") co_return show_status(ctx);
       if (c.what == "sessions") co_return show_sessions(ctx);
       if (c.what == "shadow") co_return show_shadow(ctx);
+      if (c.what == "mismatches") co_return show_mismatches(ctx);
+      if (c.what == "rules") co_return show_rules(ctx);
+      if (c.what == "config") co_return show_config(ctx);
       if (c.what == "verify") co_return ctx.verifier ? ctx.verifier->show() : needs_target();
       if (c.what == "cutover") {
         if (!coord) co_return needs_target();
@@ -131,9 +267,17 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show_sync);
       }
-      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, SYNC, VERIFY, VERSION)");
+      co_return Answer::error("42704", "SHOW " + c.what +
+                                           ": unknown (try SHOW STATUS, SESSIONS, SHADOW, MISMATCHES, RULES, CONFIG, "
+                                           "CUTOVER, SYNC, VERIFY, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
+    case Kind::reload:
+      if (!ctx.reloader) co_return Answer::error("55000", "reload is not available");
+      spdlog::info("admin: {} runs RELOAD", caller.who);
+      co_return co_await ctx.reloader->reload(caller.who);
+    case Kind::kill_session:
+      co_return co_await kill_session(ctx, caller, static_cast<std::uint64_t>(c.number));
     default:
       break;
   }

@@ -7,6 +7,7 @@
 #include <boost/asio/system_timer.hpp>
 #include <map>
 
+#include "proxy/http/metrics.hpp"
 #include "proxy/session.hpp"
 #include "proxy/verify/verifier.hpp"
 
@@ -50,7 +51,24 @@ std::string_view Coordinator::to_string(Step s) noexcept {
 }
 
 Coordinator::Coordinator(ProxyContext& ctx, asio::io_context& io, State initial)
-    : ctx_(ctx), io_(io), wake_(io), persisted_(std::move(initial)), phase_(persisted_.phase) {}
+    : ctx_(ctx), io_(io), wake_(io), persisted_(std::move(initial)), phase_(persisted_.phase), cut_(ctx.cfg.cutover) {
+  timeline_.push_back({now_rfc3339(), phase_, phase_, "pgshift started"});
+}
+
+// A reload's guardrails and timeouts, taken between switches only.
+void Coordinator::refresh() {
+  if (!busy_) cut_ = ctx_.settings.get()->cfg.cutover;
+}
+
+std::vector<Coordinator::PhaseChange> Coordinator::timeline() const {
+  std::lock_guard lock(mutex_);
+  return {timeline_.begin(), timeline_.end()};
+}
+
+std::vector<sync::DatabaseStatus> Coordinator::sync_status() const {
+  if (!watch_) return {};
+  return watch_->snapshot();
+}
 
 void Coordinator::start() {
   asio::co_spawn(io_, sample(), asio::detached);
@@ -97,7 +115,7 @@ void Coordinator::on_held(std::uint64_t id, Held h) {
     auto session = m.session.lock();
     if (!h.ready && !paused_ && failure_.empty()) failure_ = describe(id, m) + ": " + h.why;
     if (!h.movable && !paused_) {
-      if (ctx_.cfg.cutover.unmovable == config::Unmovable::close) {
+      if (cut_.unmovable == config::Unmovable::close) {
         m.to_close = true;
       } else {  // "wait": it runs on and asks again at its next boundary
         m.held = false;
@@ -137,7 +155,7 @@ void Coordinator::on_left(std::uint64_t id) {
 
 // Logical mode: every database's subscription streams, without errors, within the lag.
 void Coordinator::sync_guardrails(std::vector<Check>& out) const {
-  const config::Cutover& c = ctx_.cfg.cutover;
+  const config::Cutover& c = cut_;
   for (const sync::DatabaseStatus& d : watch_->snapshot()) {
     const sync::Status& st = d.status;
     const std::string where = "database " + d.database;
@@ -155,7 +173,7 @@ void Coordinator::sync_guardrails(std::vector<Check>& out) const {
 
 std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
   std::vector<Check> out;
-  const config::Cutover& c = ctx_.cfg.cutover;
+  const config::Cutover& c = cut_;
   if (logical()) {
     const bool diverged = ctx_.mirror && ctx_.mirror->diverged();
     out.push_back({"target holds every write (not diverged)",
@@ -198,7 +216,7 @@ std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
 
 // [cutover] require_verify_within_s: the last VERIFY ended clean, recently.
 Coordinator::Check Coordinator::verify_guardrail() const {
-  const auto within = ctx_.cfg.cutover.require_verify_within;
+  const auto within = cut_.require_verify_within;
   Check check{fmt::format("clean VERIFY within {} s", within.count()), "none", "finished clean", false};
   if (!ctx_.verifier) return check;
   const verify::Verifier::Last v = ctx_.verifier->last();
@@ -216,6 +234,7 @@ Coordinator::Check Coordinator::verify_guardrail() const {
 // Operator commands.
 
 awaitable<admin::Answer> Coordinator::show() {
+  refresh();
   const State st = state();
   const config::Side serving = ctx_.serving.load();
   std::vector<std::pair<std::string, std::string>> items;
@@ -239,7 +258,7 @@ awaitable<admin::Answer> Coordinator::show() {
     for (config::Side s : st.fenced) f += (f.empty() ? "" : ", ") + std::string(config::to_string(s));
     items.emplace_back("fenced (read-only)", f);
   }
-  const config::Cutover& c = ctx_.cfg.cutover;
+  const config::Cutover& c = cut_;
   if (c.at) items.emplace_back("configured at", time_text(*c.at));
   if (c.when_ready) items.emplace_back("configured when ready", "yes");
   if (c.deadline) items.emplace_back("configured deadline", time_text(*c.deadline));
@@ -266,6 +285,7 @@ awaitable<admin::Answer> Coordinator::show() {
 }
 
 awaitable<admin::Answer> Coordinator::dry_run() {
+  refresh();
   const State st = state();
   const bool rollback = st.phase == Phase::cut_over;
   admin::Answer a;
@@ -297,16 +317,16 @@ awaitable<admin::Answer> Coordinator::dry_run() {
     }
     if (i.transaction != 'I') {
       const double age = std::chrono::duration<double>(now - i.status_since).count();
-      const bool blocks = age * 1000 > static_cast<double>(ctx_.cfg.cutover.drain_timeout.count());
+      const bool blocks = age * 1000 > static_cast<double>(cut_.drain_timeout.count());
       a.table.rows.push_back({who, fmt::format("in a transaction for {:.1f} s", age),
-                              fmt::format("{} ms (drain_timeout_ms)", ctx_.cfg.cutover.drain_timeout.count()),
+                              fmt::format("{} ms (drain_timeout_ms)", cut_.drain_timeout.count()),
                               blocks ? "would block" : "waited for"});
       ok = ok && !blocks;
     }
     if (!i.state.empty())
       a.table.rows.push_back(
           {who, "ran " + i.state, "",
-           ctx_.cfg.cutover.unmovable == config::Unmovable::close
+           cut_.unmovable == config::Unmovable::close
                ? "checked at the switch: temporary tables, WITH HOLD cursors and advisory locks close it"
                : "checked at the switch: temporary tables, WITH HOLD cursors and advisory locks block it"});
   }
@@ -315,6 +335,7 @@ awaitable<admin::Answer> Coordinator::dry_run() {
 }
 
 awaitable<admin::Answer> Coordinator::cutover() {
+  refresh();
   const Phase p = state().phase;
   if (p != Phase::shadowing && p != Phase::reads)
     co_return admin::Answer::error("55000", fmt::format("CUTOVER needs the shadowing phase; the phase is {}{}",
@@ -324,6 +345,7 @@ awaitable<admin::Answer> Coordinator::cutover() {
 }
 
 awaitable<admin::Answer> Coordinator::rollback() {
+  refresh();
   const Phase p = state().phase;
   if (p != Phase::cut_over)
     co_return admin::Answer::error("55000", fmt::format("CUTOVER ROLLBACK needs the cut_over phase; the phase is {}",
@@ -373,6 +395,7 @@ awaitable<admin::Answer> Coordinator::abort() {
 }
 
 awaitable<admin::Answer> Coordinator::pause() {
+  refresh();
   if (busy_) co_return admin::Answer::error("55000", paused_ ? "already paused" : "a switch is in progress");
   busy_ = paused_ = true;
   failure_.clear();
@@ -384,7 +407,7 @@ awaitable<admin::Answer> Coordinator::pause() {
   const bool all = co_await wait_until([this] { return std::all_of(members_.begin(), members_.end(), [](auto& kv) {
                                           return kv.second.held;
                                         }); },
-                                       ctx_.cfg.cutover.drain_timeout, milliseconds(20));
+                                       cut_.drain_timeout, milliseconds(20));
   std::size_t held = 0;
   for (auto& [id, m] : members_) held += m.held ? 1 : 0;
   admin::Answer a;
@@ -394,7 +417,7 @@ awaitable<admin::Answer> Coordinator::pause() {
                           {"new connections", "wait until RESUME"}});
   if (!all)
     a.notices.push_back(fmt::format("{} session(s) still in a transaction after {} ms; they hold when it ends",
-                                    members_.size() - held, ctx_.cfg.cutover.drain_timeout.count()));
+                                    members_.size() - held, cut_.drain_timeout.count()));
   co_return a;
 }
 
@@ -459,7 +482,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
     const std::vector<Check> checks = guardrails(rollback);
     return std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.ok; });
   };
-  if (!all_hold()) co_await wait_until(all_hold, ctx_.cfg.cutover.catchup_timeout, milliseconds(20));
+  if (!all_hold()) co_await wait_until(all_hold, cut_.catchup_timeout, milliseconds(20));
   for (const Check& c : guardrails(rollback)) {
     if (c.ok && !abort_requested_) continue;
     busy_ = false;
@@ -518,7 +541,7 @@ awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
     next.phase = rollback ? Phase::shadowing : Phase::cut_over;
     next.read_percent = 0;
     std::erase(next.fenced, to);
-    const bool fence_old = ctx_.cfg.cutover.fence_old == config::Fence::read_only;
+    const bool fence_old = cut_.fence_old == config::Fence::read_only;
     if (fence_old && std::find(next.fenced.begin(), next.fenced.end(), from) == next.fenced.end())
       next.fenced.push_back(from);
     std::string error;
@@ -563,7 +586,10 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
       controls_.push_back(std::move(c));
     }
   }
-  if (logical() && !co_await prepare_replication(config::other(to), why)) co_return false;
+  if (logical()) {  // the co_await out of &&: GCC 12 pitfall
+    const bool prepared = co_await prepare_replication(config::other(to), why);
+    if (!prepared) co_return false;
+  }
   add_members(ctx_.members.snapshot());
   for (auto& [id, m] : members_)
     if (auto s = m.session.lock()) s->switch_prepare(to);
@@ -572,19 +598,21 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
         return !failure_.empty() ||
                std::all_of(members_.begin(), members_.end(), [](auto& kv) { return kv.second.prepared; });
       },
-      ctx_.cfg.cutover.prepare_timeout);
+      cut_.prepare_timeout);
   if (!failure_.empty()) why = failure_;
   else if (abort_requested_) why = "CUTOVER ABORT";
-  else if (!done) why = fmt::format("sessions were not prepared within {} ms", ctx_.cfg.cutover.prepare_timeout.count());
+  else if (!done) why = fmt::format("sessions were not prepared within {} ms", cut_.prepare_timeout.count());
   if (!done || !failure_.empty()) co_return false;
   // The pause lasts as long as the mirror needs to apply what is queued:
   // start it when little is, so that a momentary backlog passes first. Not
   // for long: a mirror that is behind all the time would keep the switch
   // waiting while its clients still run.
   constexpr std::uint64_t small_backlog = 100;
-  const milliseconds backlog_wait = std::min(ctx_.cfg.cutover.catchup_timeout, milliseconds(2000));
-  const bool small = logical() || co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
-                                                      backlog_wait, milliseconds(2));
+  const milliseconds backlog_wait = std::min(cut_.catchup_timeout, milliseconds(2000));
+  bool small = true;  // not `logical() || co_await ...`: GCC 12 miscompiles a co_await inside ||
+  if (!logical())
+    small = co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; }, backlog_wait,
+                                milliseconds(2));
   if (abort_requested_) {
     why = "CUTOVER ABORT";
     co_return false;
@@ -601,7 +629,7 @@ awaitable<bool> Coordinator::drain(std::string& why) {
         return !failure_.empty() ||
                std::all_of(members_.begin(), members_.end(), [](auto& kv) { return kv.second.held; });
       },
-      ctx_.cfg.cutover.drain_timeout, milliseconds(20));
+      cut_.drain_timeout, milliseconds(20));
   if (!failure_.empty()) {
     why = failure_;
     co_return false;
@@ -618,7 +646,7 @@ awaitable<bool> Coordinator::drain(std::string& why) {
     if (++n <= 10) blockers += (blockers.empty() ? "" : "; ") + describe(id, m);
   }
   why = fmt::format("{} session(s) did not reach a transaction boundary within {} ms (drain_timeout_ms): {}{}", n,
-                    ctx_.cfg.cutover.drain_timeout.count(), blockers, n > 10 ? "; ..." : "");
+                    cut_.drain_timeout.count(), blockers, n > 10 ? "; ..." : "");
   co_return false;
 }
 
@@ -632,13 +660,13 @@ awaitable<bool> Coordinator::catch_up(std::string& why) {
         const shadow::Status s = mirror.status();
         return s.diverged || s.pending == 0;
       },
-      ctx_.cfg.cutover.catchup_timeout, milliseconds(2));
+      cut_.catchup_timeout, milliseconds(2));
   const shadow::Status s = mirror.status();
   if (s.diverged) why = "the target no longer holds every write: " + s.diverged_reason;
   else if (abort_requested_) why = "CUTOVER ABORT";
   else if (!done)
     why = fmt::format("the target did not catch up within {} ms (catchup_timeout_ms): {} transaction(s) pending",
-                      ctx_.cfg.cutover.catchup_timeout.count(), s.pending);
+                      cut_.catchup_timeout.count(), s.pending);
   co_return done && !s.diverged && !abort_requested_;
 }
 
@@ -664,7 +692,7 @@ awaitable<bool> Coordinator::stage(std::string& why) {
                  return kv.second.to_close || kv.second.staged;
                });
       },
-      ctx_.cfg.cutover.catchup_timeout, milliseconds(5));
+      cut_.catchup_timeout, milliseconds(5));
   if (!failure_.empty()) why = failure_;
   else if (abort_requested_) why = "CUTOVER ABORT";
   else if (!done) why = "sessions did not replay their state on the target in time";
@@ -726,6 +754,7 @@ awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
     }
   }
   std::sort(held.begin(), held.end());
+  if (ctx_.metrics) ctx_.metrics->observe_pauses(held);
   r.pause_p50_ms = quantile(held, 0.50);
   r.pause_p99_ms = quantile(held, 0.99);
   r.pause_max_ms = held.empty() ? 0 : held.back();
@@ -827,7 +856,7 @@ awaitable<bool> Coordinator::prepare_replication(config::Side from, std::string&
 awaitable<bool> Coordinator::catch_up_replication(std::string& why) {
   for (auto& rep : replications_) {
     std::string error;
-    if (!co_await rep->wait_applied(ctx_.cfg.cutover.catchup_timeout, error)) {
+    if (!co_await rep->wait_applied(cut_.catchup_timeout, error)) {
       why = "database " + rep->database() + ": " + error;
       co_return false;
     }
@@ -921,6 +950,10 @@ void Coordinator::move_to(Phase p, Step s, std::string_view why) {
     std::lock_guard lock(mutex_);
     before = phase_;
     phase_ = p;
+    if (before != p) {
+      timeline_.push_back({now_rfc3339(), before, p, std::string(why)});
+      if (timeline_.size() > 100) timeline_.pop_front();
+    }
   }
   step_ = s;
   step_began_ = Clock::now();
@@ -984,7 +1017,7 @@ awaitable<bool> Coordinator::wait_until(const std::function<bool()>& done, milli
 // configured; each with the client user whose [[X.login]] logs in there
 // (control_user, else a session's user, else "postgres").
 std::vector<std::pair<std::string, std::string>> Coordinator::databases() const {
-  const std::string& fixed = ctx_.cfg.cutover.control_user;
+  const std::string& fixed = cut_.control_user;
   std::map<std::string, std::string> dbs;
   for (const auto& [id, weak] : ctx_.members.snapshot())
     if (auto s = weak.lock()) {
@@ -992,7 +1025,7 @@ std::vector<std::pair<std::string, std::string>> Coordinator::databases() const 
       dbs.try_emplace(i.database, fixed.empty() ? i.user : fixed);
     }
   const std::string fallback = fixed.empty() ? std::string("postgres") : fixed;
-  for (const std::string& db : ctx_.cfg.cutover.databases) dbs.try_emplace(db, fallback);
+  for (const std::string& db : cut_.databases) dbs.try_emplace(db, fallback);
   if (dbs.empty()) dbs.emplace("postgres", fallback);  // the fence needs one connection anyway
   return {dbs.begin(), dbs.end()};
 }
@@ -1016,7 +1049,7 @@ awaitable<void> Coordinator::sample() {
     if (ctx_.mirror) {
       const shadow::Status s = ctx_.mirror->status();
       samples_.push_back({Clock::now(), s.statements_compared, s.mismatches});
-      const auto keep = std::max<std::chrono::seconds>(ctx_.cfg.cutover.window, std::chrono::seconds(900));
+      const auto keep = std::max<std::chrono::seconds>(cut_.window, std::chrono::seconds(900));
       while (!samples_.empty() && samples_.front().at < Clock::now() - keep - std::chrono::seconds(2))
         samples_.pop_front();
     }
@@ -1043,6 +1076,7 @@ awaitable<void> Coordinator::scheduled() {
   }
   std::string last;
   for (;;) {
+    refresh();
     const Phase p = state().phase;
     if (p != Phase::shadowing && p != Phase::reads) co_return;  // done, or done by hand
     if (c.deadline && std::chrono::system_clock::now() > *c.deadline) {

@@ -81,6 +81,15 @@ class Coordinator {
   // Thread-safe.
   State state() const;
   SwitchRecord last_switch() const;
+  struct PhaseChange {
+    std::string at;  // RFC 3339
+    Phase from, to;
+    std::string why;
+  };
+  std::vector<PhaseChange> timeline() const;  // the last 100 changes, oldest first
+  // Logical replication's last figures per database (empty in mirror mode);
+  // the watch exists from start() on, before any other thread asks.
+  std::vector<sync::DatabaseStatus> sync_status() const;
 
  private:
   enum class Step : std::uint8_t { idle, preparing, pausing, draining, catching_up, sequences, staging, fencing, swapping };
@@ -124,6 +133,7 @@ class Coordinator {
 
   // Helpers.
   void move_to(Phase p, Step s, std::string_view why = {});
+  void refresh();
   void step(Step s);
   bool persist(State next, std::string& error);
   Phase persisted_phase() const;
@@ -149,6 +159,10 @@ class Coordinator {
   Step step_ = Step::idle;
   SwitchRecord record_;
   bool has_record_ = false;
+  std::deque<PhaseChange> timeline_;
+
+  // Coordinator thread only: [cutover] as last reloaded (refresh()).
+  config::Cutover cut_;
 
   // Coordinator thread only.
   bool busy_ = false;    // a switch or a PAUSE owns members_

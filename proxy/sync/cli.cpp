@@ -8,6 +8,9 @@
 #include <fmt/format.h>
 
 #include <boost/asio/io_context.hpp>
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
 #include <array>
 #include <iostream>
 
@@ -38,26 +41,6 @@ struct Args {
   std::string verb, config;
   bool wait = true;
 };
-
-bool parse(int argc, char** argv, Args& a) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--config" || arg == "-c") {
-      if (++i >= argc) return false;
-      a.config = argv[i];
-    } else if (arg == "--no-wait") {
-      a.wait = false;
-    } else if (arg == "--help" || arg == "-h") {
-      return false;
-    } else if (a.verb.empty() && !arg.starts_with("-")) {
-      a.verb = arg;
-    } else {
-      std::cerr << "pgshift sync: unknown argument '" << arg << "'\n";
-      return false;
-    }
-  }
-  return (a.verb == "start" || a.verb == "stop" || a.verb == "status") && !a.config.empty();
-}
 
 std::string bar(double done, int width = 24) {
   const int n = static_cast<int>(done * width + 0.5);
@@ -189,14 +172,7 @@ awaitable<int> stop(ProxyContext& ctx) {
   co_return result;
 }
 
-}  // namespace
-
-int run_cli(int argc, char** argv) {
-  Args a;
-  if (!parse(argc, argv, a)) {
-    std::cerr << kUsage;
-    return 2;
-  }
+int run(const Args& a) {
   std::vector<config::ConfigError> errors;
   std::optional<config::Config> cfg = config::load_file(a.config, errors);
   if (!cfg) {
@@ -236,6 +212,46 @@ int run_cli(int argc, char** argv) {
   }, asio::detached);
   io.run();
   return rc;
+}
+
+}  // namespace
+
+std::function<int()> setup(CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  app.add_option("-c,--config", a->config, "pgshift's TOML configuration ([primary], [shadow] with sync = \"logical\")")
+      ->required();
+  app.require_subcommand(1, 1);
+  struct Verb {
+    const char* name;
+    const char* help;
+  };
+  static constexpr Verb verbs[] = {
+      {"start", "Check the prerequisites, copy the schema if needed, create the publication and the subscription, "
+                "and show the initial copy until every table streams"},
+      {"status", "Each table's state, the lag and the subscription's errors"},
+      {"stop", "Remove the subscriptions, their replication slots and the publications pgshift created"},
+  };
+  for (const Verb& v : verbs) {
+    CLI::App* sub = app.add_subcommand(v.name, v.help);
+    sub->fallthrough();  // `sync start --config FILE` and `sync --config FILE start` alike
+    sub->callback([a, name = std::string(v.name)] { a->verb = name; });
+    if (std::string_view(v.name) == "start")
+      sub->add_flag_callback("--no-wait", [a] { a->wait = false; }, "Return once the subscription exists");
+  }
+  app.footer(std::string(kUsage));  // after the verbs, which would inherit it
+  return [a] { return run(*a); };
+}
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"pgshift sync: logical replication to the new database", "pgshift sync"};
+  const std::function<int()> run_it = setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return run_it();
 }
 
 }  // namespace pgshift::proxy::sync

@@ -1,9 +1,19 @@
 // `pgshift sync start|stop|status`: see cli.cpp.
 #pragma once
 
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
 namespace pgshift::proxy::sync {
 
-// argv[0] is "sync"; returns the exit status.
+// Adds sync's options and verbs to `app` (main's `sync` subcommand); returns
+// what runs the verb parsed (its exit status).
+std::function<int()> setup(CLI::App& app);
+
+// The same on its own: argv[0] is "sync".
 int run_cli(int argc, char** argv);
 
 }  // namespace pgshift::proxy::sync

@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -69,10 +71,9 @@ awaitable<void> show_progress(const Status& status, const bool& done, bool bar) 
 
 }  // namespace
 
-int run_verify(int argc, char** argv) {
-  CLI::App app{"pgshift verify: prove, table by table, that the new database ([shadow]) holds the same rows as the "
-               "primary.\nExit status: 0 everything matches, 1 something differs, 2 verify could not run.",
-               "pgshift verify"};
+namespace {
+
+struct Options {
   std::string config_file, tables, progress = "auto";
   std::optional<unsigned> jobs, rechecks;
   std::optional<std::uint32_t> chunk_rows;
@@ -80,35 +81,69 @@ int run_verify(int argc, char** argv) {
   std::optional<unsigned> recheck_window_ms;
   std::string user, database;
   bool json_out = false, static_mode = false;
-  app.add_option("-c,--config", config_file, "pgshift's TOML configuration ([primary], [shadow], logins, renames)")
+};
+
+int run(const Options& opts);
+
+}  // namespace
+
+std::function<int()> setup(CLI::App& app) {
+  app.footer(
+      "Proves, table by table, that the new database ([shadow]) holds the same rows as the primary.\n"
+      "Exit status: 0 everything matches, 1 something differs, 2 verify could not run.");
+  auto o = std::make_shared<Options>();
+  app.add_option("-c,--config", o->config_file, "pgshift's TOML configuration ([primary], [shadow], logins, renames)")
       ->required();
-  app.add_option("--tables", tables, "only these tables, comma-separated (\"table\" is public.table)");
-  app.add_option("--jobs", jobs, "chunks compared at once, one connection per server each ([verify] jobs, 2)")
+  app.add_option("--tables", o->tables, "only these tables, comma-separated (\"table\" is public.table)");
+  app.add_option("--jobs", o->jobs, "chunks compared at once, one connection per server each ([verify] jobs, 2)")
       ->check(CLI::Range(1, 64));
-  app.add_option("--chunk-rows", chunk_rows, "rows per chunk ([verify] chunk_rows, 10000)")
+  app.add_option("--chunk-rows", o->chunk_rows, "rows per chunk ([verify] chunk_rows, 10000)")
       ->check(CLI::Range(1, 10'000'000));
-  app.add_option("--max-rows-per-second", max_rate, "rows read per second from each server, 0 unlimited "
-                                                    "([verify] max_rows_per_second, 0)");
-  app.add_flag("--static", static_mode, "nothing writes to the databases: report differing rows at once, "
-                                        "without re-checking them (the default is live mode)");
-  app.add_option("--rechecks", rechecks, "live mode: rounds of re-checks of differing rows ([verify] rechecks, 3)")
+  app.add_option("--max-rows-per-second", o->max_rate, "rows read per second from each server, 0 unlimited "
+                                                       "([verify] max_rows_per_second, 0)");
+  app.add_flag("--static", o->static_mode, "nothing writes to the databases: report differing rows at once, "
+                                           "without re-checking them (the default is live mode)");
+  app.add_option("--rechecks", o->rechecks, "live mode: rounds of re-checks of differing rows ([verify] rechecks, 3)")
       ->check(CLI::Range(0, 100));
-  app.add_option("--recheck-window-ms", recheck_window_ms,
+  app.add_option("--recheck-window-ms", o->recheck_window_ms,
                  "live mode: how long each round watches the target ([verify] recheck_window_ms, 3000)")
       ->check(CLI::Range(10, 86'400'000));
-  app.add_option("--user", user, "the client user whose [[primary.login]] and [[shadow.login]] are used "
-                                 "([verify] user, else [cutover] control_user, else postgres)");
-  app.add_option("--database", database, "the database, as clients name it ([verify] database, else the user's name)");
-  app.add_flag("--json", json_out, "print the report as one JSON object");
-  app.add_option("--progress", progress, "auto (a bar on a terminal, lines otherwise), bar, lines or none")
+  app.add_option("--user", o->user, "the client user whose [[primary.login]] and [[shadow.login]] are used "
+                                    "([verify] user, else [cutover] control_user, else postgres)");
+  app.add_option("--database", o->database,
+                 "the database, as clients name it ([verify] database, else the user's name)");
+  app.add_flag("--json", o->json_out, "print the report as one JSON object");
+  app.add_option("--progress", o->progress, "auto (a bar on a terminal, lines otherwise), bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  return [o] { return run(*o); };
+}
+
+int run_verify(int argc, char** argv) {
+  CLI::App app{"pgshift verify: compare every table of the primary and the [shadow]", "pgshift verify"};
+  const std::function<int()> run_it = setup(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  return run_it();
+}
 
+namespace {
+
+int run(const Options& opts) {
+  const std::string& config_file = opts.config_file;
+  const std::string& tables = opts.tables;
+  const std::string& progress = opts.progress;
+  const std::string& user = opts.user;
+  const std::string& database = opts.database;
+  const auto& jobs = opts.jobs;
+  const auto& rechecks = opts.rechecks;
+  const auto& chunk_rows = opts.chunk_rows;
+  const auto& max_rate = opts.max_rate;
+  const auto& recheck_window_ms = opts.recheck_window_ms;
+  const bool json_out = opts.json_out, static_mode = opts.static_mode;
   spdlog::set_default_logger(spdlog::stderr_color_st("pgshift-verify"));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::warn);
@@ -176,5 +211,7 @@ int run_verify(int argc, char** argv) {
   if (!report.error.empty() && json_out) std::cerr << "pgshift verify: " << report.error << '\n';
   return report.exit_code();
 }
+
+}  // namespace
 
 }  // namespace pgshift::proxy::verify

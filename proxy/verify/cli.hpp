@@ -1,9 +1,19 @@
-// `pgshift verify ...` (see cli.cpp): main() hands it the arguments after
-// "verify" (argv[0] is "verify").
+// `pgshift verify ...` (see cli.cpp).
 #pragma once
+
+#include <functional>
+
+namespace CLI {
+class App;
+}
 
 namespace pgshift::proxy::verify {
 
+// Adds verify's options to `app` (main's `verify` subcommand); returns what
+// runs it once parsed (its exit status).
+std::function<int()> setup(CLI::App& app);
+
+// The same on its own: argv[0] is "verify".
 int run_verify(int argc, char** argv);
 
 }  // namespace pgshift::proxy::verify

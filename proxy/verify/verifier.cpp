@@ -49,7 +49,8 @@ bool Verifier::start(std::vector<std::string> tables, const std::string& who, st
     why = "a verify is already running (started by " + who_ + " at " + started_ + "); SHOW VERIFY";
     return false;
   }
-  const config::Verify& v = ctx_.cfg.verify;
+  const SettingsPtr settings = ctx_.settings.get();  // [verify] as last reloaded
+  const config::Verify& v = settings->cfg.verify;
   options_ = {};
   options_.tables = std::move(tables);
   options_.jobs = v.jobs;
@@ -60,7 +61,7 @@ bool Verifier::start(std::vector<std::string> tables, const std::string& who, st
   options_.recheck_window = v.recheck_window;
   options_.user = v.user;
   options_.database = v.database;
-  apply_defaults(ctx_.cfg, options_);
+  apply_defaults(settings->cfg, options_);
   running_ = true;
   who_ = who;
   started_ = now_text();

@@ -824,3 +824,76 @@ TEST(ConfigCutover, BadSettingsNameTheKey) {
       {"[[primary.login]]\nuser = \"u\"\n", "primary.login[0].client_user"},
   });
 }
+
+// ---- [admin] HTTP, describe() and what a reload may change -----------------
+
+TEST(ConfigOperator, HttpListenTakesAnAddressOrAPort) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only("[admin]\nhttp_listen = \"0.0.0.0:9187\"\n", errors);
+  ASSERT_TRUE(cfg);
+  ASSERT_TRUE(cfg->admin.http_listen);
+  EXPECT_EQ(cfg->admin.http_listen->host, "0.0.0.0");
+  EXPECT_EQ(cfg->admin.http_listen->port, 9187);
+  cfg = load_text_only("[admin]\nhttp_listen = 9188\n", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->admin.http_listen->host, "127.0.0.1");
+  EXPECT_FALSE(load_text_only("", errors)->admin.http_listen) << "off by default";
+  expect_errors_name_keys({{"[admin]\nhttp_listen = \"nowhere\"\n", "admin.http_listen"},
+                           {"[admin]\nhttp_listen = 70000\n", "admin.http_listen"},
+                           {"[admin]\nhttp_tokn_env = \"X\"\n", "admin.http_tokn_env"}});
+}
+
+TEST(ConfigOperator, TokenComesFromTheEnvironmentAndMayBeUnset) {
+  setenv("PGSHIFT_TEST_TOKEN", "t0ken", 1);
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only("[admin]\nhttp_token_env = \"PGSHIFT_TEST_TOKEN\"\n", errors);
+  ASSERT_TRUE(cfg);
+  EXPECT_EQ(cfg->admin.http_token, "t0ken");
+  cfg = load_text_only("[admin]\nhttp_token_env = \"PGSHIFT_TEST_TOKEN_UNSET\"\n", errors);
+  ASSERT_TRUE(cfg) << "an unset token only refuses changes";
+  EXPECT_TRUE(cfg->admin.http_token.empty());
+}
+
+TEST(ConfigOperator, DescribeHidesSecretsAndReloadableKeysAreKnown) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto cfg = load_text_only(kShadowForCutover + "[admin]\npassword = \"hunter2\"\n", errors);
+  ASSERT_TRUE(cfg);
+  bool listen = false;
+  for (const auto& [k, v] : pgshift::config::describe(*cfg)) {
+    EXPECT_EQ(v.find("hunter2"), std::string::npos) << k;
+    if (k == "proxy.listen") listen = v == "127.0.0.1:6432";
+    if (k == "admin.password") {
+      EXPECT_EQ(v, "(set)");
+    }
+  }
+  EXPECT_TRUE(listen);
+  for (const char* live : {"log.level", "rename[3]", "rewrite.strict", "shadow.read_sample_rate",
+                           "cutover.max_lag_ms", "proxy.login_timeout_ms", "shadow.compare.numeric_tolerance",
+                           "cutover.require_verify_within_s", "verify.jobs", "verify.recheck_window_ms"})
+    EXPECT_TRUE(pgshift::config::reloadable(live)) << live;
+  for (const char* fixed : {"proxy.listen", "proxy.threads", "primary.host", "shadow.port", "admin.password",
+                            "cutover.state_file", "shadow.compare.ignore_columns", "client_tls.mode",
+                            "proxy.max_buffered_bytes"})
+    EXPECT_FALSE(pgshift::config::reloadable(fixed)) << fixed;
+}
+
+TEST(ConfigOperator, WithReloadableKeepsWhatCannotChange) {
+  std::vector<pgshift::config::ConfigError> errors;
+  auto running = load_text_only(kShadowForCutover + "[log]\nlevel = \"info\"\n", errors);
+  auto loaded = load_text_only(
+      "[shadow]\nhost = \"10.9.9.9\"\nport = 5433\nread_sample_rate = 0.5\n[[shadow.login]]\nclient_user = \"*\"\n"
+      "[proxy]\nlisten = \"0.0.0.0:1\"\n[log]\nlevel = \"debug\"\n"
+      "[[rename]]\ntable = \"t\"\nfrom = \"a\"\nto = \"b\"\nrenamed_on = \"primary\"\n[cutover]\nmax_lag_ms = 5\n"
+      "require_verify_within_s = 60\n[verify]\njobs = 4\n",
+      errors);
+  ASSERT_TRUE(running && loaded) << errors.size();
+  const auto c = pgshift::config::with_reloadable(*running, *loaded);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.renames.size(), 1u);
+  EXPECT_EQ(c.shadow.read_sample_rate, 0.5);
+  EXPECT_EQ(c.cutover.max_lag.count(), 5);
+  EXPECT_EQ(c.cutover.require_verify_within.count(), 60);
+  EXPECT_EQ(c.verify.jobs, 4u);
+  EXPECT_EQ(c.listen.port, 6432) << "the listen address needs a restart";
+  EXPECT_EQ(c.shadow.server.address.host, "10.0.0.2") << "the servers need a restart";
+}

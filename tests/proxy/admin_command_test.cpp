@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace {
 
 using pgshift::proxy::admin::Command;
@@ -39,6 +41,20 @@ TEST(AdminCommand, AnythingElseIsUnknownWithAReason) {
     const Command c = parse_command(bad);
     EXPECT_EQ(c.kind, K::unknown) << bad;
     EXPECT_FALSE(c.what.empty()) << bad;
+  }
+}
+
+TEST(AdminCommand, ReloadAndKillSession) {
+  EXPECT_EQ(parse_command("reload;").kind, K::reload);
+  const Command k = parse_command("KILL SESSION 42");
+  EXPECT_EQ(k.kind, K::kill_session);
+  EXPECT_EQ(k.number, 42);
+  for (const char* bad : {"KILL", "KILL SESSION", "KILL SESSION 0", "KILL SESSION x", "KILL SESSIONS 3", "RELOAD NOW"})
+    EXPECT_EQ(parse_command(bad).kind, K::unknown) << bad;
+  for (const char* what : {"status", "mismatches", "rules", "config"}) {
+    const Command c = parse_command(std::string("SHOW ") + what);
+    EXPECT_EQ(c.kind, K::show);
+    EXPECT_EQ(c.what, what);
   }
 }
 
