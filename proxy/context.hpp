@@ -17,6 +17,7 @@
 namespace pgshift::proxy {
 
 class Session;
+class CatalogLoader;
 namespace cutover {
 class Coordinator;
 }
@@ -47,6 +48,9 @@ struct ProxyContext {
   std::atomic<int> read_percent{0};                // CUTOVER READS: share of read-only units for the target
   std::atomic<std::uint64_t> reads_routed{0};      // units the target served
   cutover::Coordinator* coordinator = nullptr;  // null without a [shadow] to switch to
+  CatalogLoader* catalogs = nullptr;            // null when nothing needs a catalog (no renames, no exact mirroring)
+  // Tables with rename rules on either server: never mirrored as captured rows.
+  std::vector<std::pair<std::string, std::string>> renamed_tables;
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

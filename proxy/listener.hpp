@@ -34,6 +34,7 @@ class Listener {
   std::vector<std::unique_ptr<rewrite::Rewriter>> rewriters_;  // one per I/O thread
   std::vector<std::unique_ptr<rewrite::Rewriter>> shadow_rewriters_;  // the shadow's rules, one per I/O thread
   std::unique_ptr<class ShadowApplier> applier_;
+  std::unique_ptr<class CatalogLoader> catalogs_;
   std::unique_ptr<cutover::Coordinator> coordinator_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::size_t next_io_ = 0;

@@ -467,6 +467,7 @@ void Session::commit() {
   shared_side_ = side_;
   ctx_.cancels.update(client_key_, CancelTarget{server_->endpoint, server_->pid, server_->key});
   const std::vector<std::string_view> named = named_parses();
+  catalog_switched();
   hook_.rebind(*rewriters_[static_cast<std::size_t>(side_)], named);
   if (recorder_) recorder_->retarget(*rewriters_[static_cast<std::size_t>(config::other(side_))], named);
   // The client learns the parameters that differ on its new server.
@@ -530,9 +531,10 @@ void Session::report_done(Decision d, bool ok, std::string why) {
 }
 
 awaitable<void> Session::released() {
-  while ((switch_ == SwitchState::held || route_ == Route::asked) && !stopping_) {
-    client_side_wake_.expires_at(Clock::time_point::max());
+  while ((switch_ == SwitchState::held || route_ == Route::asked || catalog_wait_) && !stopping_) {
+    client_side_wake_.expires_at(catalog_wait_ ? catalog_deadline_ : Clock::time_point::max());
     co_await client_side_wake_.async_wait(use_tuple);
+    if (catalog_wait_ && Clock::now() >= catalog_deadline_) catalog_gave_up();
   }
 }
 

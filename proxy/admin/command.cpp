@@ -70,6 +70,7 @@ Command parse_command(std::string_view sql) {
   if (w.size() == 1 && w[0] == "pause") return of(K::pause);
   if (w.size() == 1 && w[0] == "resume") return of(K::resume);
   if (w.size() == 2 && w[0] == "clear" && w[1] == "diverged") return of(K::clear_diverged);
+  if (w.size() == 2 && w[0] == "refresh" && w[1] == "catalog") return of(K::refresh_catalog);
   return unknown("unknown command");
 }
 

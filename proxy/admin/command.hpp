@@ -21,6 +21,7 @@ struct Command {
     pause,            // PAUSE
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
+    refresh_catalog,  // REFRESH CATALOG
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;

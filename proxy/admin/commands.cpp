@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/catalog_loader.hpp"
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/session.hpp"
 
@@ -49,6 +50,18 @@ Answer show_sessions(ProxyContext& ctx) {
   return a;
 }
 
+// One row per catalog snapshot: its size and age.
+void add_catalog_rows(const CatalogLoader& loader, Table& t) {
+  for (const CatalogLoader::Info& i : loader.info()) {
+    std::string v = i.age_seconds < 0
+                        ? "not read: " + i.error
+                        : fmt::format("{} tables, {} columns, {} sequences, generation {}, read {:.1f} s ago{}", i.tables,
+                                      i.columns, i.sequences, i.generation, i.age_seconds,
+                                      i.error.empty() ? "" : " (the last read failed: " + i.error + ")");
+    t.rows.push_back({fmt::format("catalog {}/{}", config::to_string(i.side), i.database), std::move(v)});
+  }
+}
+
 Answer show_shadow(ProxyContext& ctx) {
   if (!ctx.mirror) return Answer::error("55000", "no [shadow] is mirrored to");
   const shadow::Status s = ctx.mirror->status();
@@ -65,8 +78,27 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"compared", std::to_string(s.statements_compared)},
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},
-                   {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"}});
+                   {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"},
+                   {"captured", std::to_string(s.captured)},
+                   {"not_exact", std::to_string(s.not_exact)}});
+  if (ctx.catalogs) add_catalog_rows(*ctx.catalogs, a.table);
   return a;
+}
+
+// REFRESH CATALOG: every database's catalog is read again; answers once
+// the loads finished (or after a few seconds), one row per server and database.
+awaitable<Answer> refresh_catalog(ProxyContext& ctx, const Caller& caller) {
+  if (!ctx.catalogs) co_return Answer::error("55000", "no catalog is kept: there are no rename rules and no exact mirroring");
+  spdlog::info("admin: {} runs REFRESH CATALOG", caller.who);
+  co_await ctx.catalogs->refresh_all_and_wait(std::chrono::seconds(10));
+  Answer a;
+  a.tag = "REFRESH CATALOG";
+  a.table.columns = {"server", "database", "tables", "columns", "sequences", "generation", "age_s", "error"};
+  for (const CatalogLoader::Info& i : ctx.catalogs->info())
+    a.table.rows.push_back({std::string(config::to_string(i.side)), i.database, std::to_string(i.tables),
+                            std::to_string(i.columns), std::to_string(i.sequences), std::to_string(i.generation),
+                            i.age_seconds < 0 ? std::string("-") : fmt::format("{:.1f}", i.age_seconds), i.error});
+  co_return a;
 }
 
 Answer clear_diverged(ProxyContext& ctx, const Caller& caller) {
@@ -101,7 +133,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
                                            " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERSION, CUTOVER [DRY RUN | "
-                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED)");
+                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, REFRESH CATALOG)");
     case Kind::show:
       if (c.what == "version") co_return show_version();
       if (c.what == "sessions") co_return show_sessions(ctx);
@@ -113,6 +145,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
+    case Kind::refresh_catalog:
+      co_return co_await refresh_catalog(ctx, caller);
     default:
       break;
   }
