@@ -27,6 +27,13 @@ void refusal_sql(std::string& out, const rewrite::Analysis& a) {
   out = "DO $pgshift$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '" + quoted + "'; END$pgshift$";
 }
 
+// "INSERT 0 5" with another row count.
+std::string with_count(std::string_view tag, std::uint32_t n) {
+  const std::size_t space = tag.rfind(' ');
+  if (space == std::string_view::npos) return std::string(tag);
+  return std::string(tag.substr(0, space + 1)) + std::to_string(n);
+}
+
 }  // namespace
 
 Verdict QueryHook::on_client(const Frame& f, WriteBatch& out) {
@@ -212,17 +219,25 @@ Verdict QueryHook::execute(const Frame& f, WriteBatch& out) {
   protocol::ExecuteView e;
   if (!e.parse(f)) return Verdict::forward;
   Expected x(Expected::Kind::execute);
+  Shape* portal = nullptr;
   if (!portals_.empty()) {
     auto it = portals_.find(std::string(e.portal));
-    if (it != portals_.end()) x.one = it->second;
+    if (it != portals_.end()) {
+      portal = &it->second;
+      x.one = it->second;
+    }
   }
-  if (!leftovers_.empty() && leftovers_.count(std::string(e.portal))) {
+  if (portal && portal->extra == Extra::column && portal->executed) {
+    // Its first Execute ran it to the end: the server has no more rows; the
+    // client gets those kept past its row limit (decided here, not when the
+    // replies come, as the client may send every Execute at once).
     x.leftovers = true;
     x.portal.assign(e.portal);
     x.max_rows = e.max_rows;
     expected_.push_back(std::move(x));
     return Verdict::forward;
   }
+  if (portal) portal->executed = true;
   const bool captured = x.one.extra != Extra::none;
   if (captured) ++counters_.captured;
   if (!captured || e.max_rows == 0) {
@@ -301,8 +316,8 @@ Verdict QueryHook::completed(const Frame& f, WriteBatch& out) {
     }
     if (x.max_rows != 0 && sent == x.max_rows) {
       protocol::append_simple(out.own(), 's');
-    } else {
-      protocol::append_command_complete(out.own(), it->second.tag);
+    } else {  // as PostgreSQL: the tag counts the rows this Execute returned
+      protocol::append_command_complete(out.own(), with_count(it->second.tag, sent));
       leftovers_.erase(it);
     }
     return Verdict::drop;

@@ -75,6 +75,7 @@ class QueryHook {
   struct Shape {
     RenamesPtr renames;
     Extra extra = Extra::none;
+    bool executed = false;  // a portal's: an Execute ran it (a captured one runs to its end at once)
     bool empty() const noexcept { return !renames && extra == Extra::none; }
   };
   struct Expected {

@@ -423,7 +423,7 @@ awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
 // shadow no longer holds every write, which the cutover's catch-up check
 // must know. Warned about once per statement fingerprint.
 void ShadowApplier::report_failed(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes) {
-  std::string what = "failed";
+  std::string what = "failed on the shadow";
   std::string sqlstate = "?";
   std::uint64_t fingerprint = 0;
   std::string text;
@@ -432,17 +432,17 @@ void ShadowApplier::report_failed(const shadow::Transaction& t, const std::vecto
       sqlstate = outcomes[i].error->sqlstate;
       fingerprint = t.primary[i].fingerprint;
       text = t.primary[i].text;
-      if (!outcomes[i].error->message.empty()) what = "failed: " + outcomes[i].error->message;
+      if (!outcomes[i].error->message.empty()) what += ": " + outcomes[i].error->message;
       break;
     }
     if (rolled_back(t.primary[i], outcomes[i])) {
-      what = "rolled back";
+      what = "was rolled back on the shadow";
       fingerprint = t.primary[i].fingerprint;
       break;
     }
   }
-  const std::string why = fmt::format("a transaction that committed on the primary {} on the shadow "
-                                      "(SQLSTATE {}, statement {:016x})", what, sqlstate, fingerprint);
+  const std::string why = fmt::format("a transaction that committed on the primary {} (SQLSTATE {}, statement {:016x})",
+                                      what, sqlstate, fingerprint);
   const bool first = failed_fingerprints_.size() < 10000 && failed_fingerprints_.insert(fingerprint).second;
   if (first) spdlog::warn("shadow: {}: the shadow is diverged{}{:.200}", why, text.empty() ? "" : ": ", text);
   mirror_.mark_diverged(why);

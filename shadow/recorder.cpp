@@ -110,11 +110,13 @@ void Recorder::reset() {
     unit_->replies = 0;
   }
   writes_ = state_ = rollback_to_ = explicit_ = committed_ = failed_ = oversize_ = sampled_ = false;
-  capturing_ = collecting_ = ddl_ = false;
+  capturing_ = collecting_ = ddl_ = batch_open_ = false;
+  marks_.clear();
   changes_.clear();
   pending_.clear();
   holes_.clear();
   captured_bytes_ = 0;
+  description_.clear();
   next_outcome_ = 0;
   rows_.clear();
   ordered_.clear();
@@ -224,8 +226,43 @@ void Recorder::query(const protocol::Frame& f, const rewrite::Analysis& a) {
   holes_.push_back(std::move(h));
 }
 
+Recorder::Flags Recorder::take_flags() noexcept {
+  Flags f{writes_, state_, rollback_to_, ddl_};
+  writes_ = state_ = rollback_to_ = ddl_ = false;
+  return f;
+}
+
+void Recorder::set_flags(const Flags& f) noexcept {
+  writes_ = f.writes;
+  state_ = f.state;
+  rollback_to_ = f.rollback_to;
+  ddl_ = f.ddl;
+}
+
+// Where each batch after the unit's first starts (see Mark).
+void Recorder::begin_message() {
+  if (!unit_ || (unit_->messages.empty() && pending_.empty() && holes_.empty())) {
+    start_unit();
+  } else if (!batch_open_) {
+    Mark m;
+    m.batch = batches_sent_;
+    m.messages = unit_->messages.size();
+    m.pending = pending_.size();
+    m.holes = holes_.size();
+    m.changes = changes_.size();
+    m.ordered = ordered_.size();
+    m.captured_bytes = captured_bytes_;
+    m.replies = unit_->replies;
+    m.before = take_flags();
+    marks_.push_back(m);
+  }
+  batch_open_ = true;
+}
+
 void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
-  if (!unit_ || (unit_->messages.empty() && pending_.empty())) start_unit();
+  if (f.type == 'X') return;
+  begin_message();
+  if (f.type == 'Q' || f.type == 'S' || f.type == 'F') batch_open_ = false;  // this message ends its batch
   if (oversize_) {
     if (f.type == 'Q' || f.type == 'S' || f.type == 'F') ++batches_sent_;
     return;
@@ -357,8 +394,6 @@ void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
       unit_->messages.append(f.bytes);
       break;
     }
-    case 'X':
-      return;
     default:  // Close, Flush, CopyData, CopyDone, CopyFail
       unit_->messages.append(f.bytes);
   }
@@ -430,6 +465,7 @@ void Recorder::feed_returned(const protocol::Frame& f) {
   if (!collecting_) {
     if (f.type != 'T' && f.type != 'D') return;
     collecting_ = true;
+    if (f.type == 'D' && !description_.empty()) returned_.describe(description_);
   }
   if (returned_.feed(f) == ResultCollector::Feed::bad) returned_.reset();
 }
@@ -449,7 +485,11 @@ void Recorder::on_server(const protocol::Frame& f) {
       default:
         break;
     }
+  } else if (f.type == 'T' && !collecting_) {
+    description_.assign(f.body);
   }
+  if (!description_.empty() && (f.type == 'C' || f.type == 'E' || f.type == 'I' || f.type == 's'))
+    description_.clear();
   switch (f.type) {
     case 'D':
       if (capturing_ && current && pending_[next_outcome_].capture && !oversize_) captured_row(f);
@@ -559,9 +599,101 @@ bool Recorder::fill_holes(Transaction& t, std::string& error) {
 }
 
 // Back to idle: hand the unit over if it changed something and committed,
-// or if it is a sampled read.
+// or if it is a sampled read. What the client sent after this unit's last
+// batch (pipelined) starts the next unit.
 void Recorder::unit_ended() {
-  if (unit_ && sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
+  if (!unit_) return;
+  const std::uint64_t done = batches_done_ - 1;  // the batch this ReadyForQuery ended
+  std::size_t split = marks_.size();
+  for (std::size_t i = 0; i < marks_.size(); ++i) {
+    if (marks_[i].batch > done) {
+      split = i;
+      break;
+    }
+  }
+  struct Tail {
+    std::string messages;
+    std::vector<std::pair<std::string, std::string>> statements;
+    std::vector<Pending> pending;
+    std::vector<bool> ordered;
+    std::vector<Hole> holes;
+    std::vector<Change> changes;
+    std::vector<Mark> marks;
+    std::uint32_t replies = 0;
+    std::size_t captured_bytes = 0;
+    Flags flags;
+    bool batch_open = false;
+  };
+  std::optional<Tail> tail;
+  Flags unit_flags;
+  for (std::size_t i = 0; i < split && i < marks_.size(); ++i) unit_flags |= marks_[i].before;
+  if (split < marks_.size()) {
+    const Mark m = marks_[split];
+    unit_flags |= m.before;
+    Tail t;
+    t.flags = take_flags();
+    for (std::size_t i = split + 1; i < marks_.size(); ++i) t.flags |= marks_[i].before;
+    t.messages = unit_->messages.substr(std::min(m.messages, unit_->messages.size()));
+    unit_->messages.resize(std::min(m.messages, unit_->messages.size()));
+    t.statements = unit_->statements;  // the tail may bind any of them; the applier skips what a connection has
+    t.pending.assign(std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(m.pending)),
+                     std::make_move_iterator(pending_.end()));
+    pending_.resize(m.pending);
+    if (m.ordered <= ordered_.size()) {
+      t.ordered.assign(ordered_.begin() + static_cast<std::ptrdiff_t>(m.ordered), ordered_.end());
+      ordered_.resize(m.ordered);
+    }
+    for (std::size_t i = m.holes; i < holes_.size(); ++i) {
+      Hole h = std::move(holes_[i]);
+      h.at -= m.messages;
+      h.first -= m.pending;
+      t.holes.push_back(std::move(h));
+    }
+    holes_.resize(m.holes);
+    t.changes.assign(changes_.begin() + static_cast<std::ptrdiff_t>(m.changes), changes_.end());
+    changes_.resize(m.changes);
+    for (std::size_t i = split + 1; i < marks_.size(); ++i) {
+      Mark later = marks_[i];
+      later.messages -= m.messages;
+      later.pending -= m.pending;
+      later.holes -= m.holes;
+      later.changes -= m.changes;
+      later.ordered -= m.ordered;
+      later.captured_bytes -= m.captured_bytes;
+      later.replies -= m.replies;
+      t.marks.push_back(later);
+    }
+    t.replies = unit_->replies - m.replies;
+    unit_->replies = m.replies;
+    t.captured_bytes = captured_bytes_ - m.captured_bytes;
+    captured_bytes_ = m.captured_bytes;
+    t.batch_open = batch_open_;
+    tail = std::move(t);
+  } else {
+    unit_flags |= take_flags();
+  }
+  set_flags(unit_flags);
+  hand_over();
+  reset();
+  if (!tail) return;
+  start_unit();
+  sampled_ = false;  // its replies have begun elsewhere: nothing to collect
+  unit_->messages = std::move(tail->messages);
+  unit_->statements = std::move(tail->statements);
+  unit_->replies = tail->replies;
+  pending_ = std::move(tail->pending);
+  ordered_ = std::move(tail->ordered);
+  holes_ = std::move(tail->holes);
+  changes_ = std::move(tail->changes);
+  marks_ = std::move(tail->marks);
+  captured_bytes_ = tail->captured_bytes;
+  set_flags(tail->flags);
+  for (const Pending& p : pending_) capturing_ = capturing_ || p.capture;
+  batch_open_ = tail->batch_open;
+}
+
+void Recorder::hand_over() {
+  if (sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
     unit_->read = true;
     unit_->own_connection = stateful_;
     unit_->settings = unit_->settings_after = settings_;
@@ -571,36 +703,33 @@ void Recorder::unit_ended() {
     unit_->primary.clear();
     for (Pending& p : pending_) unit_->primary.push_back(std::move(p.out));
     submit_(std::move(unit_));
-    reset();
     return;
   }
   const bool committed = committed_ || (!explicit_ && !failed_);
-  if (unit_ && writes_ && committed) {
-    stateful_ = stateful_ || state_;
-    commit_settings(*unit_);
-    unit_->own_connection = stateful_;
-    unit_->ddl = ddl_;
-    std::string why;
-    if (!oversize_ && !holes_.empty() && !fill_holes(*unit_, why)) why = "a captured write could not be mirrored: " + why;
-    if (oversize_ || !why.empty()) {
-      if (oversize_) ++dropped_oversize_;
-      auto t = std::make_unique<Transaction>();
-      t->session = session_;
-      t->origin = origin_;
-      t->kind = Transaction::Kind::dropped;
-      t->why = std::move(why);
-      t->ddl = ddl_;
-      submit_(std::move(t));
-    } else {
-      unit_->primary.clear();
-      for (Pending& p : pending_) {
-        if (p.not_run || p.skip) continue;  // the shadow skips (or never gets) them too
-        unit_->primary.push_back(std::move(p.out));
-      }
-      submit_(std::move(unit_));
-    }
+  if (!writes_ || !committed) return;
+  stateful_ = stateful_ || state_;
+  commit_settings(*unit_);
+  unit_->own_connection = stateful_;
+  unit_->ddl = ddl_;
+  std::string why;
+  if (!oversize_ && !holes_.empty() && !fill_holes(*unit_, why)) why = "a captured write could not be mirrored: " + why;
+  if (oversize_ || !why.empty()) {
+    if (oversize_) ++dropped_oversize_;
+    auto t = std::make_unique<Transaction>();
+    t->session = session_;
+    t->origin = origin_;
+    t->kind = Transaction::Kind::dropped;
+    t->why = std::move(why);
+    t->ddl = ddl_;
+    submit_(std::move(t));
+    return;
   }
-  reset();
+  unit_->primary.clear();
+  for (Pending& p : pending_) {
+    if (p.not_run || p.skip) continue;  // the shadow skips (or never gets) them too
+    unit_->primary.push_back(std::move(p.out));
+  }
+  submit_(std::move(unit_));
 }
 
 }  // namespace pgshift::shadow

@@ -73,6 +73,7 @@ class Recorder {
   static void judge(const rewrite::StatementInfo& s, const rewrite::Capture* c, Pending& p);
   bool fill_holes(Transaction& t, std::string& error);
   void unit_ended();
+  void hand_over();  // the unit as it ends: to the mirror, or nowhere
   void commit_settings(Transaction& t);
   void reset();
   void start_unit();
@@ -135,8 +136,38 @@ class Recorder {
   bool collecting_ = false;      // feeding returned_ for the statement in progress
   CompareRules write_rules_;     // the session's rules, fewer rows kept for reports
   ResultCollector returned_;     // a write's returned rows
+  // The last RowDescription since a statement completed, when no statement
+  // was collecting (a Describe before the Execute): the shadow's collector
+  // sees it there too, and describes the next rows with it.
+  std::string description_;
   std::uint64_t batches_sent_ = 0, batches_done_ = 0;
   bool ddl_ = false;
+  // A client may send the next unit's messages before this one's last
+  // ReadyForQuery (pipelining across Syncs): each batch after the unit's
+  // first is marked where it starts, with the flags of what came before, so
+  // the unit ends where the primary's idle ReadyForQuery says and the rest
+  // starts the next one.
+  struct Flags {
+    bool writes = false, state = false, rollback_to = false, ddl = false;
+    Flags& operator|=(const Flags& o) noexcept {
+      writes |= o.writes;
+      state |= o.state;
+      rollback_to |= o.rollback_to;
+      ddl |= o.ddl;
+      return *this;
+    }
+  };
+  struct Mark {
+    std::uint64_t batch = 0;
+    std::size_t messages = 0, pending = 0, holes = 0, changes = 0, ordered = 0, captured_bytes = 0;
+    std::uint32_t replies = 0;
+    Flags before;  // of the messages since the previous mark (or the unit's start)
+  };
+  std::vector<Mark> marks_;
+  bool batch_open_ = false;  // a message of the batch being sent was recorded
+  Flags take_flags() noexcept;
+  void set_flags(const Flags& f) noexcept;
+  void begin_message();
 
   // The unit in progress.
   TransactionPtr unit_;

@@ -64,7 +64,6 @@ class Cutover : public ::testing::Test {
          << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\n"
          << "status_interval_ms = 200\n"
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
-         << "\n[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\n"
          << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
          << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
          << cutover;
