@@ -239,10 +239,14 @@ void Recorder::set_flags(const Flags& f) noexcept {
   ddl_ = f.ddl;
 }
 
-// Where each batch after the unit's first starts (see Mark).
-void Recorder::begin_message() {
+// Where each batch after the unit's first starts (see Mark). COPY data
+// belongs to the Query (or Execute) that started the COPY, whose batch the
+// server has not finished yet.
+void Recorder::begin_message(char type) {
   if (!unit_ || (unit_->messages.empty() && pending_.empty() && holes_.empty())) {
     start_unit();
+  } else if (type == 'd' || type == 'c' || type == 'f') {
+    return;
   } else if (!batch_open_) {
     Mark m;
     m.batch = batches_sent_;
@@ -261,7 +265,7 @@ void Recorder::begin_message() {
 
 void Recorder::on_client(const protocol::Frame& f, const rewrite::Analysis* a) {
   if (f.type == 'X') return;
-  begin_message();
+  begin_message(f.type);
   if (f.type == 'Q' || f.type == 'S' || f.type == 'F') batch_open_ = false;  // this message ends its batch
   if (oversize_) {
     if (f.type == 'Q' || f.type == 'S' || f.type == 'F') ++batches_sent_;

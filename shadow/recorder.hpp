@@ -167,7 +167,7 @@ class Recorder {
   bool batch_open_ = false;  // a message of the batch being sent was recorded
   Flags take_flags() noexcept;
   void set_flags(const Flags& f) noexcept;
-  void begin_message();
+  void begin_message(char type);
 
   // The unit in progress.
   TransactionPtr unit_;
