@@ -46,6 +46,7 @@ constexpr Range kShutdownTimeout{0, kMaxTimeoutMs};
 constexpr Range kConnectTimeout{1, kMaxTimeoutMs};
 constexpr Range kMaxMessageSize{10000, 1LL << 30};
 constexpr Range kBufferSize{1024, 1LL << 20};
+constexpr Range kMaxBufferedBytes{10000, 1LL << 40};
 constexpr Range kMaxConnections{1, std::numeric_limits<unsigned>::max()};
 constexpr Range kCacheEntries{16, 10'000'000};
 constexpr Range kQueueTransactions{1, 100'000'000};
@@ -58,6 +59,12 @@ constexpr Range kPort{1, 65535};
 constexpr Range kCutoverTimeout{1, kMaxTimeoutMs};
 constexpr Range kWindow{1, 86'400};
 constexpr Range kMinCompared{0, std::numeric_limits<std::int32_t>::max()};
+constexpr Range kVerifyJobs{1, 64};
+constexpr Range kChunkRows{1, 10'000'000};
+constexpr Range kRowsPerSecond{0, std::numeric_limits<std::int64_t>::max()};
+constexpr Range kRechecks{0, 100};
+constexpr Range kRecheckWindow{10, kMaxTimeoutMs};
+constexpr Range kVerifyWithin{0, 365LL * 86'400};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
                                                      "error", "critical", "off"};
@@ -86,11 +93,13 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover"}},
+      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover", "verify"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
-        "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare", "exact"}},
+        "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare", "sync", "sync_databases",
+        "sync_tables", "sync_user", "publisher_conninfo", "subscriber_conninfo", "pg_dump", "psql", "read_wait_ms",
+        "exact"}},
       {"shadow.tls", {"mode", "ca", "cert", "key"}},
       {"shadow.login", {"client_user", "user", "password", "password_env"}},
       {"shadow.compare", {"ignore_columns", "ignore_fingerprints", "numeric_tolerance"}},
@@ -98,7 +107,7 @@ const std::vector<Section>& schema() {
       {"rename", {"table", "from", "to", "renamed_on", "phase"}},
       {"proxy",
        {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
-        "buffer_size", "max_connections"}},
+        "max_buffered_bytes", "buffer_size", "max_connections"}},
       {"log", {"level"}},
       {"client_tls", {"mode", "cert", "key"}},
       {"primary", {"host", "port", "connect_timeout_ms", "tls", "login"}},
@@ -107,7 +116,9 @@ const std::vector<Section>& schema() {
       {"cutover",
        {"at", "when_ready", "deadline", "max_lag_ms", "max_mismatch_rate", "window_s", "min_compared",
         "prepare_timeout_ms", "drain_timeout_ms", "catchup_timeout_ms", "unmovable", "fence_old", "state_file",
-        "databases", "control_user"}},
+        "databases", "control_user", "require_verify_within_s"}},
+      {"verify",
+       {"jobs", "chunk_rows", "max_rows_per_second", "live", "rechecks", "recheck_window_ms", "user", "database"}},
       {"primary.tls", {"mode", "ca", "cert", "key"}},
   };
   return sections;
@@ -263,6 +274,7 @@ class Loader {
     if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
     if (const toml::table* t = section(root, "", "admin")) load_admin(*t, cfg.admin);
     if (const toml::table* t = section(root, "", "cutover")) load_cutover(*t, cfg.cutover);
+    if (const toml::table* t = section(root, "", "verify")) load_verify(*t, cfg.verify);
     if (!base_dir_.empty() && fs::path(cfg.cutover.state_file).is_relative())
       cfg.cutover.state_file = (base_dir_ / cfg.cutover.state_file).string();
 
@@ -355,10 +367,12 @@ class Loader {
                  std::string& out) {
     std::string s;
     if (!string(t, path, name, s)) return;
-    if (!s.empty() && !base_dir_.empty() && fs::path(s).is_relative()) {
-      s = (base_dir_ / s).string();
-    }
     out = std::move(s);
+    resolve(out);
+  }
+
+  void resolve(std::string& file) const {
+    if (!file.empty() && !base_dir_.empty() && fs::path(file).is_relative()) file = (base_dir_ / file).string();
   }
 
   template <class Enum, std::size_t N>
@@ -392,6 +406,8 @@ class Loader {
     millis_into(t, "proxy", "login_timeout_ms", kLoginTimeout, cfg.login_timeout);
     millis_into(t, "proxy", "shutdown_timeout_ms", kShutdownTimeout, cfg.shutdown_timeout);
     integer_into(t, "proxy", "max_message_size", kMaxMessageSize, cfg.max_message_size);
+    cfg.max_buffered_bytes = default_max_buffered_bytes(cfg.max_message_size);
+    integer_into(t, "proxy", "max_buffered_bytes", kMaxBufferedBytes, cfg.max_buffered_bytes);
     integer_into(t, "proxy", "buffer_size", kBufferSize, cfg.buffer_size);
     integer_into(t, "proxy", "max_connections", kMaxConnections, cfg.max_connections);
   }
@@ -432,11 +448,25 @@ class Loader {
     integer_into(t, "shadow", "queue_transactions", kQueueTransactions, sh.queue_transactions);
     integer_into(t, "shadow", "queue_bytes", kQueueBytes, sh.queue_bytes);
     integer_into(t, "shadow", "max_transaction_bytes", kQueueBytes, sh.max_transaction_bytes);
+    resolve(sh.mismatch_log);  // the default too lives beside the configuration file
     path_into(t, "shadow", "mismatch_log", sh.mismatch_log);
     millis_into(t, "shadow", "status_interval_ms", kStatusInterval, sh.status_interval);
     millis_into(t, "shadow", "apply_timeout_ms", kShadowTimeout, sh.apply_timeout);
     millis_into(t, "shadow", "idle_timeout_ms", kShadowTimeout, sh.idle_timeout);
     load_logins(t, "shadow", sh.logins);
+    static constexpr std::array<std::string_view, 2> modes{"mirror", "logical"};
+    if (auto i = choice(t, "shadow", "sync", modes)) sh.sync = *i ? SyncMode::logical : SyncMode::mirror;
+    if (t.contains("sync_databases")) {
+      sh.sync_databases.clear();
+      strings(t, "shadow", "sync_databases", sh.sync_databases);
+    }
+    strings(t, "shadow", "sync_tables", sh.sync_tables);
+    string(t, "shadow", "sync_user", sh.sync_user);
+    string(t, "shadow", "publisher_conninfo", sh.publisher_conninfo);
+    string(t, "shadow", "subscriber_conninfo", sh.subscriber_conninfo);
+    string(t, "shadow", "pg_dump", sh.pg_dump);
+    string(t, "shadow", "psql", sh.psql);
+    millis_into(t, "shadow", "read_wait_ms", kShadowTimeout, sh.read_wait);
     if (const toml::table* c = section(t, "shadow", "compare")) {
       check_unknown(*c, "shadow.compare");
       strings(*c, "shadow.compare", "ignore_columns", sh.compare.ignore_columns);
@@ -543,6 +573,18 @@ class Loader {
     return Cutover::TimePoint(local - minutes{dt.offset->minutes});
   }
 
+  void load_verify(const toml::table& t, Verify& v) {
+    check_unknown(t, "verify");
+    integer_into(t, "verify", "jobs", kVerifyJobs, v.jobs);
+    integer_into(t, "verify", "chunk_rows", kChunkRows, v.chunk_rows);
+    integer_into(t, "verify", "max_rows_per_second", kRowsPerSecond, v.max_rows_per_second);
+    boolean(t, "verify", "live", v.live);
+    integer_into(t, "verify", "rechecks", kRechecks, v.rechecks);
+    millis_into(t, "verify", "recheck_window_ms", kRecheckWindow, v.recheck_window);
+    string(t, "verify", "user", v.user);
+    string(t, "verify", "database", v.database);
+  }
+
   void load_cutover(const toml::table& t, Cutover& c) {
     check_unknown(t, "cutover");
     time_into(t, "cutover", "at", c.at);
@@ -561,6 +603,8 @@ class Loader {
     string(t, "cutover", "state_file", c.state_file);
     strings(t, "cutover", "databases", c.databases);
     string(t, "cutover", "control_user", c.control_user);
+    if (auto w = integer(t, "cutover", "require_verify_within_s", kVerifyWithin))
+      c.require_verify_within = std::chrono::seconds(*w);
   }
 
   void boolean(const toml::table& t, std::string_view path, std::string_view name, bool& out) {
@@ -764,7 +808,8 @@ std::optional<Config> load_file(const std::string& path, std::vector<ConfigError
     errors.push_back(ConfigError{path, "", "read error"});
     return std::nullopt;
   }
-  return load_text(text.str(), path, fs::path(path).parent_path(), errors);
+  // Absolute, so the resolved paths do not depend on the directory pgshift runs in.
+  return load_text(text.str(), path, fs::absolute(path, ec).parent_path(), errors);
 }
 
 std::optional<Config> load_string(const std::string& text, const std::string& source,
@@ -860,6 +905,12 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   check_range(errors, file, "proxy.max_message_size", cfg.max_message_size, kMaxMessageSize);
   check_range(errors, file, "proxy.buffer_size", cfg.buffer_size, kBufferSize);
   check_range(errors, file, "proxy.max_connections", cfg.max_connections, kMaxConnections);
+  check_range(errors, file, "proxy.max_buffered_bytes", static_cast<std::int64_t>(cfg.max_buffered_bytes),
+              kMaxBufferedBytes);
+  if (cfg.max_buffered_bytes < cfg.max_message_size) {
+    add("proxy.max_buffered_bytes", "must be at least proxy.max_message_size (" + std::to_string(cfg.max_message_size) +
+                                        "): a message of the largest allowed size could never be read");
+  }
 
   // [log]
   if (std::find(kLogLevels.begin(), kLogLevels.end(), cfg.log_level) == kLogLevels.end()) {
@@ -883,6 +934,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     if (sh.compare.numeric_tolerance < 0) add("shadow.compare.numeric_tolerance", "must not be negative");
     if (sh.logins.empty())
       add("shadow.login", "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials)");
+    if (sh.sync == SyncMode::logical && sh.sync_databases.empty())
+      add("shadow.sync_databases", "must name at least one database to replicate");
+    for (const std::string& t : sh.sync_tables)
+      if (t.find('.') == std::string::npos) add("shadow.sync_tables", "expected \"schema.table\", got \"" + t + "\"");
     for (const std::string& f : sh.compare.ignore_fingerprints)
       if (f.size() != 16 || f.find_first_not_of("0123456789abcdef") != std::string::npos)
         add("shadow.compare.ignore_fingerprints", "expected 16 lower-case hex digits, got \"" + f + "\"");
@@ -896,6 +951,8 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     add(co.at ? "cutover.at" : "cutover.when_ready", "a configured cutover needs a [shadow] section (the new database)");
   if (co.at && co.deadline && *co.deadline <= *co.at) add("cutover.deadline", "must be later than cutover.at");
   if (cfg.admin.user.empty()) add("admin.user", "must not be empty");
+  if (co.require_verify_within.count() > 0 && !cfg.shadow.enabled)
+    add("cutover.require_verify_within_s", "needs a [shadow] section (the database to verify)");
 
   // [[rename]]: names present, one rule per column, no chains.
   for (std::size_t i = 0; i < cfg.renames.size(); ++i) {

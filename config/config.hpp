@@ -82,6 +82,11 @@ struct CompareRules {
   double numeric_tolerance = 0;                  // absolute, for numeric and float columns
 };
 
+// How the shadow is kept in sync: by replaying committed statements
+// (mirror), or by PostgreSQL's logical replication (logical), which also
+// copies the rows that exist and carries the primary's exact values.
+enum class SyncMode { mirror, logical };
+
 // [shadow]: the database that receives every committed write (and a sample
 // of reads) and whose results are compared with the primary's.
 struct Shadow {
@@ -103,6 +108,17 @@ struct Shadow {
   std::chrono::milliseconds idle_timeout{60000};   // a shared shadow connection no open session uses is closed
   std::vector<ServerLogin> logins;
   CompareRules compare;
+
+  // Logical replication (sync = "logical").
+  SyncMode sync = SyncMode::mirror;
+  std::vector<std::string> sync_databases{"postgres"};  // replicated, one publication each
+  std::vector<std::string> sync_tables;                  // "schema.table"; empty: every table
+  std::string sync_user;            // the client user whose logins set it up; empty: "postgres"
+  std::string publisher_conninfo;   // how the shadow reaches the primary; empty: [primary] host and port
+  std::string subscriber_conninfo;  // how the primary reaches the shadow (reverse); empty: [shadow] host and port
+  std::string pg_dump = "pg_dump";  // copies the schema, piped into
+  std::string psql = "psql";
+  std::chrono::milliseconds read_wait{2000};  // a sampled read waits this long, at most, for the shadow to catch up
 
   // The login for a client user, or null when there is none.
   const ServerLogin* login_for(const std::string& client_user) const { return find_login(logins, client_user); }
@@ -140,6 +156,21 @@ struct Cutover {
   // The client user whose [[X.login]] the cutover's own connections use
   // (sequences, fence); empty: a session's user on that database, or "postgres".
   std::string control_user;
+  // Guardrail: a clean `VERIFY` (admin console) must have finished within
+  // this long; 0: not required.
+  std::chrono::seconds require_verify_within{0};
+};
+
+// [verify]: `pgshift verify` and the console's VERIFY; flags win over these.
+struct Verify {
+  unsigned jobs = 2;                      // chunks compared at once, one connection per side each
+  std::uint32_t chunk_rows = 10000;       // rows per chunk
+  std::uint64_t max_rows_per_second = 0;  // per side, all jobs together; 0: unlimited
+  bool live = true;                       // re-check differing rows (writes may be in flight)
+  unsigned rechecks = 3;                  // rounds of re-checks
+  std::chrono::milliseconds recheck_window{3000};  // how long one round watches the target
+  std::string user;      // client user whose [[primary.login]] / [[shadow.login]] is used; empty: control_user or postgres
+  std::string database;  // the client's database; empty: the user's name
 };
 
 // [rewrite]
@@ -153,6 +184,12 @@ struct Rewrite {
   std::chrono::milliseconds catalog_refresh{60000};
 };
 
+// Room for two messages of the largest allowed size at once (one per direction,
+// or two sessions), whatever max_message_size is.
+constexpr std::uint64_t default_max_buffered_bytes(std::uint32_t max_message_size) {
+  return 2 * std::uint64_t{max_message_size};
+}
+
 struct Config {
   std::string source = "<command line>";  // file name, for messages
 
@@ -162,6 +199,9 @@ struct Config {
   std::chrono::milliseconds login_timeout{10000};
   std::chrono::milliseconds shutdown_timeout{30000};
   std::uint32_t max_message_size = 1u << 30;  // Query, Parse, Bind, FunctionCall, CopyData
+  // Bytes all sessions together may hold to see large messages whole; a
+  // session that would pass it is closed with 53200.
+  std::uint64_t max_buffered_bytes = default_max_buffered_bytes(1u << 30);
   std::uint32_t buffer_size = 8192;           // per direction, per session
   unsigned max_connections = 10000;
 
@@ -177,6 +217,7 @@ struct Config {
   std::vector<RenameRule> renames;  // [[rename]]
   Admin admin;                      // [admin]
   Cutover cutover;                  // [cutover]
+  Verify verify;                    // [verify]
 
   const Upstream& upstream(Side s) const noexcept { return s == Side::primary ? primary : shadow.server; }
   const std::vector<ServerLogin>& logins(Side s) const noexcept {

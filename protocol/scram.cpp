@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "protocol/log_text.hpp"
+
 namespace pgshift::protocol::scram {
 namespace {
 
@@ -176,15 +178,9 @@ std::optional<std::uint32_t> parse_iterations(std::string_view s) {
   return static_cast<std::uint32_t>(v);
 }
 
-std::string printable_text(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, kMaxLoggedText)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > kMaxLoggedText) out += "...";
-  return out;
-}
+// One escaping for every logged text (protocol/log_text.hpp): server and client
+// text ends up in logs.
+std::string printable_text(std::string_view s) { return log_text(s, kMaxLoggedText); }
 
 }  // namespace pgshift::protocol::scram
 

@@ -72,7 +72,7 @@ std::optional<std::string_view> attribute(std::string_view attr, char name);
 // A decimal iteration count in 1..max_iterations.
 std::optional<std::uint32_t> parse_iterations(std::string_view s);
 
-// `s` cut to a loggable length, control characters replaced by '?'.
+// `s` cut to a loggable length and escaped for a log line (protocol::log_text).
 std::string printable_text(std::string_view s);
 
 }  // namespace pgshift::protocol::scram

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
+#include "protocol/sql_quote.hpp"
 #include "proxy/server_conn.hpp"
 
 namespace pgshift::proxy {
@@ -53,8 +54,8 @@ awaitable<bool> exchange(ServerConn& c, const protocol::Limits& limits, const st
 awaitable<bool> simple_query(ServerConn& c, const protocol::Limits& limits, std::string_view sql, QueryResult& result,
                              std::string* passthrough = nullptr);
 
-// SQL quoting for statements pgshift composes itself.
-std::string quote_literal(std::string_view s);
-std::string quote_ident(std::string_view s);
+// SQL quoting for statements pgshift composes itself (protocol/sql_quote.hpp).
+using protocol::quote_ident;
+using protocol::quote_literal;
 
 }  // namespace pgshift::proxy

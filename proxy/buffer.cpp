@@ -3,10 +3,18 @@
 #include <cstring>
 #include <new>
 
+#include "proxy/memory_budget.hpp"
+
 namespace pgshift::proxy {
+
+namespace {
+constexpr std::size_t kOwnKeep = 64 * 1024;
+}  // namespace
 
 ReadBuffer::ReadBuffer(std::size_t capacity)
     : base_(new char[capacity]), capacity_(capacity), default_capacity_(capacity) {}
+
+ReadBuffer::~ReadBuffer() { buffer_budget().release(held_); }
 
 void ReadBuffer::compact() noexcept {
   if (begin_ == 0) return;
@@ -33,8 +41,14 @@ bool ReadBuffer::reserve(std::size_t total) {
     if (capacity_ - begin_ < total) compact();
     return true;
   }
+  // The growth is held against the process's budget until shrink_when_empty.
+  if (!buffer_budget().try_acquire(total - held_)) return false;
   std::unique_ptr<char[]> bigger(new (std::nothrow) char[total]);
-  if (!bigger) return false;
+  if (!bigger) {
+    buffer_budget().release(total - held_);
+    return false;
+  }
+  held_ = total;
   const std::size_t n = size();
   if (n) std::memcpy(bigger.get(), base_.get() + begin_, n);
   base_ = std::move(bigger);
@@ -47,6 +61,8 @@ bool ReadBuffer::reserve(std::size_t total) {
 void ReadBuffer::shrink_when_empty() {
   if (capacity_ == default_capacity_ || size() != 0) return;
   base_.reset(new char[default_capacity_]);
+  buffer_budget().release(held_);
+  held_ = 0;
   capacity_ = default_capacity_;
   begin_ = end_ = 0;
 }
@@ -82,6 +98,8 @@ BufferView WriteBatch::buffers() {
 void WriteBatch::clear() noexcept {
   segments_.clear();
   buffers_.clear();
+  // A rewritten huge statement grew it: give that back rather than keep it per session.
+  if (own_.capacity() > kOwnKeep) std::string().swap(own_);
   own_.clear();
   own_sealed_ = 0;
 }

@@ -17,6 +17,9 @@ namespace pgshift::proxy {
 class ReadBuffer {
  public:
   explicit ReadBuffer(std::size_t capacity);
+  ~ReadBuffer();
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
 
   std::string_view data() const noexcept { return {base_.get() + begin_, end_ - begin_}; }
   std::size_t size() const noexcept { return end_ - begin_; }
@@ -29,7 +32,8 @@ class ReadBuffer {
 
   // Makes room for one message of `total` bytes (grows beyond the default size
   // only for messages that must be seen whole). Returns false when the
-  // allocation fails.
+  // allocation fails or the growth would pass the process's budget for such
+  // bytes ([proxy] max_buffered_bytes, proxy/memory_budget.hpp).
   bool reserve(std::size_t total);
   // Gives back memory grown for a large message once it has been forwarded.
   void shrink_when_empty();
@@ -42,6 +46,7 @@ class ReadBuffer {
   std::size_t default_capacity_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  std::size_t held_ = 0;  // taken from the budget: the grown capacity, 0 at the default
 };
 
 // A buffer sequence over a WriteBatch's storage that Asio can copy for free

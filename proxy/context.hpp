@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/memory_budget.hpp"
 #include "proxy/cutover/members.hpp"
 #include "shadow/mirror.hpp"
 
@@ -21,10 +22,14 @@ class CatalogLoader;
 namespace cutover {
 class Coordinator;
 }
+namespace verify {
+class Verifier;
+}
 
 struct ProxyContext {
   explicit ProxyContext(config::Config c) : cfg(std::move(c)) {
     limits.large = cfg.max_message_size;
+    buffer_budget().set_limit(cfg.max_buffered_bytes);
   }
 
   const config::Config cfg;
@@ -51,6 +56,7 @@ struct ProxyContext {
   CatalogLoader* catalogs = nullptr;            // null when nothing needs a catalog (no renames, no exact mirroring)
   // Tables with rename rules on either server: never mirrored as captured rows.
   std::vector<std::pair<std::string, std::string>> renamed_tables;
+  verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.
   std::mutex live_mutex;

@@ -127,8 +127,10 @@ int Listener::run() {
   if (!restore_state(state)) return 2;
   ctx_.serving = state.serving;
   // The catalog: needed by rename rules (to resolve as PostgreSQL does) and
-  // by exact mirroring (to judge writes).
-  const bool exact = ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && ctx_.cfg.shadow.exact;
+  // by exact mirroring (to judge writes; in logical mode the subscription
+  // carries the primary's rows, so there is nothing to capture).
+  const bool exact = ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && ctx_.cfg.shadow.exact &&
+                     ctx_.cfg.shadow.sync != config::SyncMode::logical;
   if (!ctx_.cfg.renames.empty() || exact) {
     for (const config::RenameRule& r : ctx_.cfg.renames) ctx_.renamed_tables.emplace_back(r.schema, r.table);
     catalogs_ = std::make_unique<CatalogLoader>(ctx_);
@@ -162,6 +164,8 @@ int Listener::run() {
                  config::to_string(target), up.address.host, up.address.port, sh.mismatch_log);
   }
   if (ctx_.cfg.shadow.enabled) {
+    verifier_ = std::make_unique<verify::Verifier>(ctx_);
+    ctx_.verifier = verifier_.get();
     coordinator_ = std::make_unique<cutover::Coordinator>(ctx_, main_io, state);
     ctx_.coordinator = coordinator_.get();
     coordinator_->start();

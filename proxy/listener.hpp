@@ -10,6 +10,7 @@
 
 #include "proxy/context.hpp"
 #include "proxy/cutover/state.hpp"
+#include "proxy/verify/verifier.hpp"
 #include "rewrite/rewrite.hpp"
 
 namespace pgshift::proxy {
@@ -36,6 +37,7 @@ class Listener {
   std::unique_ptr<class ShadowApplier> applier_;
   std::unique_ptr<class CatalogLoader> catalogs_;
   std::unique_ptr<cutover::Coordinator> coordinator_;
+  std::unique_ptr<verify::Verifier> verifier_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::size_t next_io_ = 0;
 };

@@ -11,6 +11,8 @@
 
 #include "config/config.hpp"
 #include "proxy/listener.hpp"
+#include "proxy/sync/cli.hpp"
+#include "proxy/verify/cli.hpp"
 
 namespace {
 
@@ -21,6 +23,10 @@ Usage:
   pgshift --listen HOST:PORT --primary HOST:PORT [--threads N] [--log-level LEVEL]
                                         run without a file (quick start)
   pgshift --check-config FILE           validate FILE, print each problem, exit 1 if any
+  pgshift sync start|status|stop --config FILE
+                                        logical replication to the new database (see sync --help)
+  pgshift verify --config FILE [...]    compare every table of the primary and the [shadow]
+                                        (pgshift verify --help)
   pgshift --help | --version
 
 Signals: SIGTERM or SIGINT stops accepting connections, lets sessions finish
@@ -106,6 +112,10 @@ std::optional<pgshift::config::Config> make_config(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "sync") return pgshift::proxy::sync::run_cli(argc - 1, argv + 1);
+  // `pgshift verify ...`: a command of its own (proxy/verify/cli.cpp).
+  if (argc > 1 && std::string_view(argv[1]) == "verify") return pgshift::proxy::verify::run_verify(argc - 1, argv + 1);
+
   Args args;
   if (!parse_args(argc, argv, args)) return 2;
   if (args.help) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 
 namespace pgshift::proxy {
@@ -66,8 +67,8 @@ const std::string* QueryHook::decide(std::string_view sql, const rewrite::Analys
     return &a.rewritten;
   }
   if (a.report_warning)
-    spdlog::warn("rewrite: {} statement {:016x} ({}): {:.200}", strict_ ? "refused" : "left unchanged",
-                 a.fingerprint, a.warning, sql);
+    spdlog::warn("rewrite: {} statement {:016x} ({}): {}", strict_ ? "refused" : "left unchanged",
+                 a.fingerprint, protocol::log_text(a.warning), protocol::log_text(sql));
   if (!strict_) return nullptr;
   ++counters_.refused;
   refusal_sql(refusal_, a);

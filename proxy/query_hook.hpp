@@ -63,6 +63,12 @@ class QueryHook {
   const Counters& counters() const noexcept { return counters_; }
   // The analysis of the last Query or Parse seen (valid until the next one).
   const rewrite::Analysis* last_analysis() const noexcept { return last_; }
+  // Gives back what the thread's rewriter held for an oversize statement; call
+  // when no analysis is in use (a session's end).
+  void release_memory() noexcept {
+    last_ = nullptr;
+    rewriter_->release_memory();
+  }
 
  private:
   // What the replies of one statement need: names to restore, and whether

@@ -5,6 +5,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/admin/console.hpp"
 #include "proxy/frame_io.hpp"
@@ -23,6 +24,10 @@ std::string endpoint_text(const tcp::socket& s) {
   if (ec) return "?";
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
+
+// PostgreSQL's words for plaintext that came with an encryption request.
+constexpr std::string_view kMitmDetail =
+    "This could be either a client-software bug or evidence of an attempted man-in-the-middle attack.";
 
 std::string hex_type(char t) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -114,6 +119,9 @@ struct Session::ServerSide {
         s.remember_parameter(p.name, p.value);
         break;
       }
+      case 'E':  // a FATAL tells the client why the server is about to close
+        if (!s.server_fatal_) s.server_fatal_ = is_fatal(f);
+        break;
       case 'K':  // only valid during startup
       case 'R':
         return malformed(ec);
@@ -127,6 +135,11 @@ struct Session::ServerSide {
     // ... and so does a routed read, whose connection goes back here.
     if (boundary && v == Verdict::forward && (s.route_ == Route::active || s.hold_here())) return Verdict::stop_after;
     return v;
+  }
+
+  static bool is_fatal(const Frame& f) noexcept {
+    protocol::ErrorFieldsView e;
+    return e.parse(f) && (e.severity == "FATAL" || e.severity == "PANIC");
   }
 
   static Verdict malformed(error_code& ec) {
@@ -188,8 +201,18 @@ awaitable<void> Session::run() {
 
 awaitable<bool> Session::login() {
   protocol::StartupPacket pkt;
+  auto previous = protocol::StartupKind::startup;
   for (;;) {  // SSLRequest and GSSENCRequest come before the StartupMessage
     if (!co_await read_startup_packet(pkt)) co_return false;
+    // As PostgreSQL 15: once encrypted, or right after the same request was
+    // refused, a negotiation request is an unsupported protocol version.
+    const bool negotiation = pkt.kind == protocol::StartupKind::ssl_request ||
+                             pkt.kind == protocol::StartupKind::gssenc_request;
+    if (negotiation && (client_.is_tls() || pkt.kind == previous)) {
+      refuse_negotiation(pkt.kind);
+      co_return false;
+    }
+    previous = pkt.kind;
     switch (pkt.kind) {
       case protocol::StartupKind::ssl_request:
         if (!co_await answer_ssl_request()) co_return false;
@@ -208,7 +231,8 @@ awaitable<bool> Session::login() {
   user_ = *pkt.param("user");
   const std::string* db = pkt.param("database");
   database_ = db && !db->empty() ? *db : user_;
-  log_open();
+  const std::string* app = pkt.param("application_name");
+  log_open(app ? *app : std::string_view());
 
 
   if (ctx_.cfg.client_tls.mode == config::ClientTlsMode::require && !client_.is_tls()) {
@@ -247,7 +271,10 @@ awaitable<bool> Session::read_startup_packet(protocol::StartupPacket& pkt) {
     fail("08P01", "invalid length of startup packet", "invalid startup packet length");
     co_return false;
   }
-  client_in_.reserve(len);
+  if (!client_in_.reserve(len)) {
+    fail_out_of_memory();
+    co_return false;
+  }
   if (auto ec = co_await fill(client_, client_in_, len)) {
     reason_ = "client closed during startup";
     co_return false;
@@ -262,41 +289,50 @@ awaitable<bool> Session::read_startup_packet(protocol::StartupPacket& pkt) {
   co_return true;
 }
 
+void Session::refuse_negotiation(protocol::StartupKind kind) {
+  const bool ssl = kind == protocol::StartupKind::ssl_request;
+  fail("0A000",
+       std::string("unsupported frontend protocol ") + (ssl ? "1234.5679" : "1234.5680") + ": server supports 3.0 to 3.0",
+       ssl ? "repeated SSLRequest" : "repeated GSSENCRequest");
+}
+
+// Bytes that came with the SSLRequest were sent before any encryption was
+// agreed: never let them count as part of the TLS session (CVE-2021-23214).
+// As PostgreSQL 15, they are refused after the answer (and the handshake),
+// so a real client sees the error in the channel it expects.
 awaitable<bool> Session::answer_ssl_request() {
-  if (client_.is_tls()) {
-    fail("08P01", "duplicate SSL negotiation request", "duplicate SSLRequest");
-    co_return false;
-  }
-  // Bytes that came with the SSLRequest were sent before any encryption was
-  // agreed: never let them count as part of the TLS session (CVE-2021-23214).
-  if (client_in_.size() != 0) {
-    fail("08P01", protocol::make_error_code(protocol::errc::plaintext_after_ssl).message(),
-         "plaintext after SSLRequest");
-    co_return false;
-  }
   const char answer = ctx_.client_tls ? 'S' : 'N';
   if (auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1)); ec) {
     reason_ = "client closed during SSL negotiation";
     co_return false;
   }
-  if (!ctx_.client_tls) co_return true;
-  if (auto ec = co_await client_.accept_tls(*ctx_.client_tls)) {
-    reason_ = "client TLS handshake failed: " + ec.message();
-    warn_close_ = true;
+  if (ctx_.client_tls) {
+    if (auto ec = co_await client_.accept_tls(*ctx_.client_tls)) {
+      reason_ = "client TLS handshake failed: " + ec.message();
+      warn_close_ = true;
+      co_return false;
+    }
+  }
+  if (client_in_.size() != 0) {
+    fail("08P01", protocol::make_error_code(protocol::errc::plaintext_after_ssl).message(),
+         "plaintext after SSLRequest", kMitmDetail);
     co_return false;
   }
   co_return true;
 }
 
 awaitable<bool> Session::answer_gssenc_request() {
-  if (client_in_.size() != 0) {
-    fail("08P01", "received unencrypted data after GSSAPI encryption request", "plaintext after GSSENCRequest");
+  const char answer = 'N';  // pgshift does not terminate GSSAPI encryption
+  if (auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1)); ec) {
+    reason_ = "client closed during GSS negotiation";
     co_return false;
   }
-  const char answer = 'N';  // pgshift does not terminate GSSAPI encryption
-  auto [ec, n] = co_await client_.write(asio::buffer(&answer, 1));
-  if (ec) reason_ = "client closed during GSS negotiation";
-  co_return !ec;
+  if (client_in_.size() != 0) {
+    fail("08P01", "received unencrypted data after GSSAPI encryption request", "plaintext after GSSENCRequest",
+         kMitmDetail);
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<void> Session::forward_cancel(const protocol::StartupPacket& pkt) {
@@ -402,7 +438,7 @@ awaitable<bool> Session::relay_authentication() {
       case 'E': {
         protocol::ErrorFieldsView e;
         e.parse(f);
-        reason_ = "server refused: " + std::string(e.message.empty() ? "(no message)" : e.message);
+        reason_ = "server refused: " + (e.message.empty() ? std::string("(no message)") : protocol::log_text(e.message));
         to_client_.own().append(f.bytes);
         server_->in.consume(size);
         co_await flush(client_, to_client_);
@@ -519,9 +555,12 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
   server_side_wake_.cancel();  // a cutover's hold() may be waiting
   client_side_wake_.cancel();
   const bool protocol_error = is_protocol_error(end.ec);
+  const bool out_of_memory = is_out_of_memory(end.ec);
   if (from_client) {
     if (server_) server_->stream.cancel();
-    if (protocol_error) {
+    if (out_of_memory) {
+      fail_out_of_memory();
+    } else if (protocol_error) {
       std::string msg = end.ec == protocol::errc::unknown_message_type
                             ? "invalid frontend message type " + hex_type(end.bad_type)
                             : end.ec.message() + " (message type " + hex_type(end.bad_type) + ")";
@@ -536,11 +575,16 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
     }
   } else {
     client_.cancel();
-    if (protocol_error) {
+    if (out_of_memory) {
+      fail_out_of_memory();
+    } else if (protocol_error) {
       fail("08P01", "pgshift: the server sent an invalid message",
            "server protocol violation: " + end.ec.message() + " (message type " + hex_type(end.bad_type) + ")");
     } else if (end.on_write) {
       reason_ = is_expected_close(end.ec) ? "client disconnected" : "client connection error: " + end.ec.message();
+    } else if (!server_fatal_) {
+      // Killed or crashed without a word: say so, or the client only sees the socket close.
+      fail("08006", "pgshift: lost the connection to the server", "server closed the connection");
     } else {
       reason_ = "server closed the connection";
       warn_close_ = !is_expected_close(end.ec);
@@ -551,20 +595,31 @@ void Session::end_forwarding(const PumpEnd& end, bool from_client) {
 // ---------------------------------------------------------------------------
 // Helpers
 
-void Session::fail(std::string_view sqlstate, std::string message, std::string reason) {
+void Session::fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail) {
   fatal_.clear();
-  protocol::append_error_response(fatal_, {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
+  protocol::append_error_response(fatal_,
+                                  {.severity = "FATAL", .sqlstate = sqlstate, .message = message, .detail = detail});
   reason_ = std::move(reason);
   warn_close_ = true;
+}
+
+// A message that must be seen whole does not fit in [proxy] max_buffered_bytes
+// (with what other sessions hold): this session ends, the others go on.
+void Session::fail_out_of_memory() {
+  fail("53200", "out of memory", "out of memory: a message would pass proxy.max_buffered_bytes",
+       "pgshift holds at most proxy.max_buffered_bytes bytes of large messages at once, for all sessions together.");
 }
 
 // Mirrors this session's committed writes to the shadow, if there is one.
 void Session::start_mirroring() {
   shadow::Mirror* mirror = ctx_.mirror.get();
   if (!mirror || !mirror->enabled()) return;
+  const bool logical = ctx_.cfg.shadow.sync == config::SyncMode::logical;
+  if (logical && ctx_.cfg.shadow.read_sample_rate <= 0) return;  // the subscription carries every write
   const config::Side to = config::other(side_);
   if (!config::find_login(ctx_.cfg.logins(to), user_)) {
-    const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to), user_);
+    const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to),
+                                      protocol::log_text(user_));
     mirror->mark_diverged(why);
     spdlog::warn("shadow: {}", why);
     return;
@@ -587,6 +642,7 @@ void Session::start_mirroring() {
         const std::uint64_t seq = mirror->submit(std::move(t));
         if (write) last_write_ = seq;  // read-your-writes in the reads phase
       });
+  recorder_->set_mirror_writes(!logical);
 }
 
 void Session::set_txn_status(char status) {
@@ -614,6 +670,8 @@ awaitable<void> Session::finish() {
     asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(1));
     co_await (flush(client_, to_client_) || timer.async_wait(use_tuple));
   }
+  hook_.release_memory();  // a huge statement's analysis and scratch space, kept by this thread's rewriters
+  for (rewrite::Rewriter* r : rewriters_) r->release_memory();
   if (key_registered_) ctx_.cancels.remove(client_key_);
   if (recorder_) ctx_.mirror->close_session(shadow_session_);
   client_.close();
@@ -630,15 +688,18 @@ awaitable<void> Session::finish() {
   auto level = warn_close_ ? spdlog::level::warn : spdlog::level::info;
   const QueryHook::Counters& c = hook_.counters();
   spdlog::log(level, "close client={} user={} database={} duration={:.1f}ms statements={} writes={} rewritten={} reason={}",
-              peer_, user_, database_, ms, c.statements, c.writes, c.rewritten, reason_.empty() ? "unknown" : reason_);
+              peer_, protocol::log_text(user_), protocol::log_text(database_), ms, c.statements, c.writes, c.rewritten,
+              reason_.empty() ? "unknown" : reason_);
   {
     std::lock_guard lock(ctx_.live_mutex);
     ctx_.live.erase(shared_from_this());
   }
 }
 
-void Session::log_open() const {
-  spdlog::info("open client={} user={} database={} tls={}", peer_, user_, database_, client_.is_tls() ? "yes" : "no");
+// User, database and application names come from the client: escaped, so they cannot forge log lines.
+void Session::log_open(std::string_view application_name) const {
+  spdlog::info("open client={} user={} database={} application_name={} tls={}", peer_, protocol::log_text(user_),
+               protocol::log_text(database_), protocol::log_text(application_name), client_.is_tls() ? "yes" : "no");
 }
 
 }  // namespace pgshift::proxy

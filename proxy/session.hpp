@@ -78,6 +78,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_startup_packet(protocol::StartupPacket& pkt);
   awaitable<bool> answer_ssl_request();
   awaitable<bool> answer_gssenc_request();
+  void refuse_negotiation(protocol::StartupKind kind);
   awaitable<void> forward_cancel(const protocol::StartupPacket& pkt);
   awaitable<bool> open_server(const protocol::StartupPacket& pkt);
   awaitable<bool> relay_authentication();
@@ -152,11 +153,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- helpers ----
   // Sets the FATAL error sent to the client just before closing. Kept apart
   // from to_client_, which a pump may be writing from at that moment.
-  void fail(std::string_view sqlstate, std::string message, std::string reason);
+  void fail(std::string_view sqlstate, std::string message, std::string reason, std::string_view detail = {});
+  void fail_out_of_memory();
   void remember_parameter(std::string_view name, std::string_view value);
   void set_txn_status(char status);
   awaitable<void> finish();
-  void log_open() const;
+  void log_open(std::string_view application_name) const;
 
   ProxyContext& ctx_;
   Stream client_;
@@ -187,6 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::pair<std::string, std::string>> startup_params_;  // as sent to the server
   std::vector<std::pair<std::string, std::string>> server_params_;  // ParameterStatus, for replay on swap
 
+  bool server_fatal_ = false;  // the server sent a FATAL (it closes next, having said why)
   int pending_ready_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen
   bool trailing_ = false;  // extended-protocol messages sent since the last Sync
   char txn_status_ = 'I';

@@ -71,7 +71,8 @@ void Session::setup_catalog() {
   CatalogLoader* loader = ctx_.catalogs;
   if (!loader) return;
   const bool rules = rewriters_[0]->has_rules() || rewriters_[1]->has_rules();
-  capture_ = recorder_ && ctx_.cfg.shadow.exact;
+  // In logical mode the recorder only samples reads: the subscription carries the writes.
+  capture_ = recorder_ && ctx_.cfg.shadow.exact && ctx_.cfg.shadow.sync != config::SyncMode::logical;
   uses_catalog_ = rules || capture_;
   if (!uses_catalog_) return;
   for (const auto& [k, v] : startup_params_) {

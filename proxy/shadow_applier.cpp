@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/backend.hpp"
 #include "proxy/frame_io.hpp"
@@ -72,7 +73,9 @@ ShadowApplier::ShadowApplier(const config::Config& cfg, shadow::Mirror& mirror, 
       target_(target),
       limits_(limits),
       rules_(compare_rules(cfg.shadow.compare)),
-      log_(shadow::MismatchLog::Options{cfg.shadow.mismatch_log, cfg.shadow.redact}) {}
+      log_(shadow::MismatchLog::Options{cfg.shadow.mismatch_log, cfg.shadow.redact}) {
+  if (cfg.shadow.sync == config::SyncMode::logical) gate_ = std::make_unique<sync::ReadGate>(cfg, tls, limits);
+}
 
 ShadowApplier::~ShadowApplier() { stop(); }
 
@@ -123,6 +126,13 @@ awaitable<void> ShadowApplier::dispatch(shadow::TransactionPtr t) {
   if (t->kind == Kind::retarget) {
     co_await retarget(static_cast<config::Side>(t->target));
     co_return;
+  }
+  if (t->read && gate_) {  // compare like with like: the stream must have brought the read's moment
+    const bool ready = co_await gate_->caught_up(*t, target_);
+    if (!ready) {
+      mirror_.skipped(*t);
+      co_return;
+    }
   }
   std::string error;
   ConnectionPtr c = co_await connection_for(*t, error);
@@ -316,10 +326,11 @@ awaitable<void> ShadowApplier::report_status() {
     const std::string catalog = catalog_summary ? catalog_summary() : std::string();
     spdlog::info(
         "shadow: committed={} applied={} pending={} ({} bytes) lag={:.2f}s dropped={} compared={} mismatches={} "
-        "captured={} not_exact={} connected={} diverged={}{}{}{}",
+        "captured={} not_exact={} connected={} diverged={}{}{}{}{}",
         s.committed, s.applied, s.pending, s.pending_bytes, s.lag_seconds, s.dropped, s.statements_compared,
         s.mismatches, s.captured, s.not_exact, s.connected ? "yes" : "no", s.diverged ? "yes" : "no",
         s.diverged ? " (" + s.diverged_reason + ")" : std::string(), catalog.empty() ? "" : " catalog=" + catalog,
+        gate_ ? fmt::format(" reads_skipped={}", s.reads_skipped) : std::string(),
         s.mismatches ? worst_statements() : std::string());
   }
 }
@@ -508,7 +519,7 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   }
   const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
   if (!credentials) {
-    error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), origin.user);
+    error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), protocol::log_text(origin.user));
     co_return nullptr;
   }
   const config::Upstream& upstream = cfg_.upstream(target_);
@@ -534,13 +545,13 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     c->session = t.session;
     own_[t.session] = c;
     spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
-                 origin.user, origin.database);
+                 protocol::log_text(origin.user), protocol::log_text(origin.database));
   } else {
     c->key = origin.login_key;
     c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
-    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}", origin.user,
-                 origin.database, origin.params.empty() ? "" : " (with their startup parameters)");
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}",
+                 protocol::log_text(origin.user), protocol::log_text(origin.database), origin.params.empty() ? "" : " (with their startup parameters)");
   }
   co_return c;
 }

@@ -29,6 +29,7 @@
 #include "shadow/compare.hpp"
 #include "shadow/mirror.hpp"
 #include "shadow/mismatch_log.hpp"
+#include "proxy/sync/read_gate.hpp"
 
 namespace pgshift::proxy {
 
@@ -141,6 +142,7 @@ class ShadowApplier {
   std::string batch_;
   std::chrono::steady_clock::time_point retry_after_{};
   std::unordered_set<std::uint64_t> failed_fingerprints_;  // warned about once each
+  std::unique_ptr<sync::ReadGate> gate_;  // logical mode: reads wait for the stream
 };
 
 }  // namespace pgshift::proxy

@@ -201,12 +201,18 @@ class Rewriter {
 
   // Classifies and, if rules apply, rewrites `sql` (one or more statements),
   // in `context` (the catalog and search_path: see Context). The result
-  // stays valid until the next call.
+  // stays valid until the next call. An analysis larger than the cache's
+  // byte budget is not cached.
   const Analysis& analyze(std::string_view sql, const Context* context = nullptr);
 
   bool has_rules() const noexcept;
   // Whether a rule names schema.table.
   bool renames(std::string_view schema, std::string_view table) const noexcept;
+
+  // Gives back the memory a statement larger than the cache's budget needed
+  // (its result, scratch buffers), which the next analyze() would otherwise
+  // hold on to. Invalidates the last result.
+  void release_memory() noexcept;
 
   struct Stats {
     std::uint64_t exact_hits = 0;       // same text seen before: a hash lookup

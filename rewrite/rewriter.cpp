@@ -136,6 +136,9 @@ class Lru {
 
   std::size_t size() const noexcept { return order_.size(); }
   std::size_t bytes() const noexcept { return bytes_; }
+  // An entry larger than the whole budget is never kept (it would evict
+  // everything else and stay, over budget, until the next insert).
+  bool fits(std::size_t bytes) const noexcept { return bytes <= max_bytes_ && bytes + sizeof(Entry) + 64 <= max_bytes_; }
 
  private:
   std::list<Entry> order_;
@@ -192,6 +195,15 @@ std::pair<std::uint32_t, std::uint32_t> token_range(const std::vector<pg::Token>
   return {static_cast<std::uint32_t>(first - tokens.begin()), static_cast<std::uint32_t>(last - tokens.begin())};
 }
 
+// Scratch storage above this size is given back after the statement that
+// needed it, so one huge statement does not pin its size per thread.
+constexpr std::size_t kScratchKeep = 64 * 1024;
+
+template <class Container>
+void shrink_scratch(Container& c) {
+  if (c.capacity() * sizeof(typename Container::value_type) > kScratchKeep) Container().swap(c);
+}
+
 StatementInfo unparseable() {
   StatementInfo s;
   s.kind = StatementKind::unparseable;
@@ -215,6 +227,10 @@ struct Rewriter::Impl {
                      int from, int to, std::string& out, bool additions);
   // Fills `a` (reusing its storage) for `text`, which has the template's tokens.
   void instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens, Analysis& a);
+  // Caches `a` under `cache_key`, or returns it from `oversize` when it is larger than the cache's budget.
+  const Analysis& keep(std::string cache_key, Analysis&& a, std::size_t bytes);
+  void shrink_buffers();
+  void release_results();
 
   Options options;
   RuleSet rules;
@@ -227,9 +243,35 @@ struct Rewriter::Impl {
   std::string text_buf;
   std::string key;
   std::string context_key;  // the context's key and the text, for the exact cache
-  Analysis scratch;
+  Analysis scratch;         // the result of a literal-variant hit
+  Analysis oversize;        // the result for a statement too large to cache
   Stats stats;
 };
+
+const Analysis& Rewriter::Impl::keep(std::string cache_key, Analysis&& a, std::size_t bytes) {
+  if (exact.fits(bytes)) {
+    Analysis& kept = exact.insert(std::move(cache_key), std::move(a), bytes);
+    shrink_buffers();
+    return kept;
+  }
+  oversize = std::move(a);
+  shrink_buffers();
+  return oversize;
+}
+
+void Rewriter::Impl::shrink_buffers() {
+  shrink_scratch(text_buf);
+  shrink_scratch(key);
+  shrink_scratch(context_key);
+  shrink_scratch(tokens);
+  shrink_scratch(lexed);
+}
+
+// The previous call's result, when it holds much memory (its caller is done with it).
+void Rewriter::Impl::release_results() {
+  if (!oversize.statements.empty()) oversize = Analysis{};
+  if (scratch.rewritten.capacity() > kScratchKeep) scratch = Analysis{};
+}
 
 Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::Token>& toks,
                                  std::uint64_t fingerprint, const Context* context) {
@@ -398,6 +440,7 @@ bool Rewriter::renames(std::string_view schema, std::string_view table) const no
 // parsed by libpg_query, analysed and cached both ways.
 const Analysis& Rewriter::analyze(std::string_view sql, const Context* context) {
   Impl& m = *impl_;
+  m.release_results();
   // An analysis that depends on the catalog and search_path is cached under
   // the context's key; without a context (or one that changes nothing) the
   // text alone is the key, as it costs nothing.
@@ -423,6 +466,7 @@ const Analysis& Rewriter::analyze(std::string_view sql, const Context* context) 
     if (Template* t = m.normalized.find(m.key)) {
       ++m.stats.normalized_hits;
       m.instantiate(*t, sql, m.lexed, m.scratch);
+      m.shrink_buffers();
       return m.scratch;
     }
   }
@@ -436,7 +480,7 @@ const Analysis& Rewriter::analyze(std::string_view sql, const Context* context) 
     fresh.named.emplace_back();
     if (context && context->capture) fresh.captures.emplace_back();
     const std::size_t size = cache_key.size() * 2;
-    return m.exact.insert(std::move(cache_key), std::move(fresh), size);
+    return m.keep(std::move(cache_key), std::move(fresh), size);
   }
   const std::uint64_t fingerprint = lexed ? lexed_fingerprint : std::hash<std::string_view>{}(sql);
   Template made = m.analyse(m.text_buf, m.tokens, fingerprint, context);
@@ -446,11 +490,16 @@ const Analysis& Rewriter::analyze(std::string_view sql, const Context* context) 
     for (const TokenEdit& e : made.edits)
       bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
     bytes += made.captures.size() * sizeof(Capture);
-    m.normalized.insert(m.key, std::move(made), bytes);
+    if (m.normalized.fits(bytes)) m.normalized.insert(m.key, std::move(made), bytes);
   }
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
   const std::size_t size = cache_key.size() * 2 + fresh.rewritten.size();
-  return m.exact.insert(std::move(cache_key), std::move(fresh), size);
+  return m.keep(std::move(cache_key), std::move(fresh), size);
+}
+
+void Rewriter::release_memory() noexcept {
+  impl_->release_results();
+  impl_->shrink_buffers();
 }
 
 Rewriter::Stats Rewriter::stats() const noexcept {

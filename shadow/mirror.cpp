@@ -95,6 +95,11 @@ void Mirror::applied(const Transaction& t, std::size_t compared, std::size_t mis
   if (dropping_.load(std::memory_order_relaxed)) end_drop_run();
 }
 
+void Mirror::skipped(const Transaction& t) {
+  account_out(t);
+  skipped_.fetch_add(1);
+}
+
 void Mirror::dropped(const Transaction& t, const std::string& why) {
   account_out(t);
   dropped_.fetch_add(1);
@@ -152,6 +157,7 @@ Status Mirror::status() const {
   s.dropped = dropped_.load();
   s.pending = pending_.load();
   s.failed = failed_.load();
+  s.reads_skipped = skipped_.load();
   s.pending_bytes = pending_bytes_.load();
   s.statements_compared = compared_.load();
   s.mismatches = mismatches_.load();

@@ -30,6 +30,7 @@ struct Status {
   std::uint64_t dropped = 0;
   std::uint64_t pending = 0;        // queued, not yet applied
   std::uint64_t failed = 0;         // applied, but failed or rolled back on the shadow
+  std::uint64_t reads_skipped = 0;  // sampled reads not compared: the shadow was behind
   std::uint64_t pending_bytes = 0;
   std::uint64_t statements_compared = 0;
   std::uint64_t mismatches = 0;
@@ -60,6 +61,8 @@ class Mirror {
   void applied(const Transaction& t, std::size_t compared, std::size_t mismatched, bool failed = false,
                std::size_t not_exact = 0);
   void dropped(const Transaction& t, const std::string& why);
+  // A sampled read not compared: the shadow had not caught up in time (logical mode).
+  void skipped(const Transaction& t);
   void set_connected(bool up) noexcept { connected_ = up; }
   // Called when something was queued, to wake an idle applier (may be empty).
   void on_work(std::function<void()> wake) { wake_ = std::move(wake); }
@@ -88,7 +91,8 @@ class Mirror {
   const std::size_t max_transactions_, max_bytes_;
   std::atomic<std::uint64_t> next_seq_{0};
   std::atomic<std::uint64_t> next_session_{0};
-  std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0}, failed_{0};
+  std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0}, failed_{0},
+      skipped_{0};
   std::atomic<std::uint64_t> compared_{0}, mismatches_{0}, captured_{0}, not_exact_{0};
   std::atomic<bool> dropping_{false};  // in a run of drops
   std::atomic<bool> connected_{false};

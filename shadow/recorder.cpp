@@ -699,6 +699,7 @@ void Recorder::unit_ended() {
 void Recorder::hand_over() {
   if (sampled_ && !writes_ && !oversize_ && !rows_.empty()) {  // read-only, in a transaction or not
     unit_->read = true;
+    unit_->finished = std::chrono::steady_clock::now();
     unit_->own_connection = stateful_;
     unit_->settings = unit_->settings_after = settings_;
     unit_->primary_rows = std::move(rows_);
@@ -710,7 +711,7 @@ void Recorder::hand_over() {
     return;
   }
   const bool committed = committed_ || (!explicit_ && !failed_);
-  if (!writes_ || !committed) return;
+  if (!writes_ || !committed || !mirror_writes_) return;  // logical mode: the stream carries writes
   stateful_ = stateful_ || state_;
   commit_settings(*unit_);
   unit_->own_connection = stateful_;

@@ -54,6 +54,8 @@ class Recorder {
   void on_streamed_server() noexcept { sampled_ = false; }
   // This unit's replies do not come from the primary (a read served by the target).
   void unsample() noexcept { sampled_ = false; }
+  // Logical replication carries the writes: only sampled reads are handed over.
+  void set_mirror_writes(bool on) noexcept { mirror_writes_ = on; }
 
   // A cutover: from now on the shadow is `rewriter`'s server; the session's
   // named statements (its clients' Parse messages, whole) are kept for it.
@@ -192,6 +194,7 @@ class Recorder {
   std::vector<Outcome> rows_;
   std::vector<bool> ordered_;
   std::uint64_t dropped_oversize_ = 0;
+  bool mirror_writes_ = true;
 };
 
 }  // namespace pgshift::shadow

@@ -4,6 +4,7 @@
 // queued in the primary's commit order, applied by the shadow applier.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -83,6 +84,7 @@ struct Transaction {
   bool ddl = false;                // it changed the schema: the catalog is read again once applied
   std::size_t captured = 0;        // statements sent as the primary's rows
   std::string why;                 // Kind::dropped: the reason, when not the usual one
+  std::chrono::steady_clock::time_point finished;  // a sampled read: when the primary's answer was complete
   std::size_t bytes() const noexcept;
 
   enum class Kind : std::uint8_t {

@@ -54,6 +54,21 @@ Command cutover(const std::vector<std::string>& w) {
                  "CUTOVER COMPLETE");
 }
 
+// VERIFY, or VERIFY a, b c: names separated by commas and/or spaces.
+Command verify(const std::vector<std::string>& w) {
+  Command c = of(Command::Kind::verify);
+  for (std::size_t i = 1; i < w.size(); ++i) {
+    std::string_view rest = w[i];
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      if (comma != 0) c.tables.emplace_back(rest.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return c;
+}
+
 }  // namespace
 
 Command parse_command(std::string_view sql) {
@@ -71,6 +86,8 @@ Command parse_command(std::string_view sql) {
   if (w.size() == 1 && w[0] == "resume") return of(K::resume);
   if (w.size() == 2 && w[0] == "clear" && w[1] == "diverged") return of(K::clear_diverged);
   if (w.size() == 2 && w[0] == "refresh" && w[1] == "catalog") return of(K::refresh_catalog);
+  if (w.size() == 2 && w[0] == "sync" && w[1] == "start") return of(K::sync_start);
+  if (w[0] == "verify") return verify(w);
   return unknown("unknown command");
 }
 

@@ -22,11 +22,14 @@ struct Command {
     resume,           // RESUME
     clear_diverged,   // CLEAR DIVERGED
     refresh_catalog,  // REFRESH CATALOG
+    sync_start,       // SYNC START
+    verify,           // VERIFY [table, ...]
     unknown,          // anything else; `what` says why
   };
   Kind kind = Kind::unknown;
   std::string what;  // SHOW: the subject, lower case; unknown: the reason
   long number = 0;   // READS
+  std::vector<std::string> tables;  // VERIFY: the tables named (lower case), empty for all
 };
 
 Command parse_command(std::string_view sql);

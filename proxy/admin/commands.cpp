@@ -6,6 +6,7 @@
 #include "proxy/catalog_loader.hpp"
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/session.hpp"
+#include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::admin {
 
@@ -75,6 +76,7 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"lag_s", fmt::format("{:.3f}", s.lag_seconds)},
                    {"dropped", std::to_string(s.dropped)},
                    {"failed", std::to_string(s.failed)},
+                   {"reads_skipped", std::to_string(s.reads_skipped)},
                    {"compared", std::to_string(s.statements_compared)},
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},
@@ -112,6 +114,17 @@ Answer clear_diverged(ProxyContext& ctx, const Caller& caller) {
   return a;
 }
 
+// VERIFY [table, ...]: starts verify in the background; SHOW VERIFY follows it.
+Answer start_verify(ProxyContext& ctx, const Caller& caller, const Command& c) {
+  if (!ctx.verifier) return Answer::error("55000", "no [shadow] configured: there is nothing to verify against");
+  std::string why;
+  if (!ctx.verifier->start(c.tables, caller.who, why)) return Answer::error("55006", why);
+  Answer a;
+  a.tag = "VERIFY";
+  a.table = pairs({{"verify", "started in the background; SHOW VERIFY shows its progress and result"}});
+  return a;
+}
+
 // Runs a coordinator command on the coordinator's thread.
 awaitable<Answer> on_coordinator(cutover::Coordinator& c, awaitable<Answer> (cutover::Coordinator::*f)()) {
   co_return co_await asio::co_spawn(c.executor(), (c.*f)(), asio::use_awaitable);
@@ -132,17 +145,25 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     }
     case Kind::unknown:
       co_return Answer::error("42601", "pgshift admin console: " + c.what +
-                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | VERSION, CUTOVER [DRY RUN | "
-                                           "READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, REFRESH CATALOG)");
+                                           " (commands: SHOW CUTOVER | SESSIONS | SHADOW | SYNC | VERIFY | VERSION, CUTOVER [DRY "
+                                           "RUN | READS n | ABORT | ROLLBACK | COMPLETE], PAUSE, RESUME, CLEAR DIVERGED, SYNC START, "
+                                           "VERIFY [table, ...], REFRESH CATALOG)");
+    case Kind::verify:
+      co_return start_verify(ctx, caller, c);
     case Kind::show:
       if (c.what == "version") co_return show_version();
       if (c.what == "sessions") co_return show_sessions(ctx);
       if (c.what == "shadow") co_return show_shadow(ctx);
+      if (c.what == "verify") co_return ctx.verifier ? ctx.verifier->show() : needs_target();
       if (c.what == "cutover") {
         if (!coord) co_return needs_target();
         co_return co_await on_coordinator(*coord, &Coord::show);
       }
-      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, VERSION)");
+      if (c.what == "sync") {
+        if (!coord) co_return needs_target();
+        co_return co_await on_coordinator(*coord, &Coord::show_sync);
+      }
+      co_return Answer::error("42704", "SHOW " + c.what + ": unknown (try SHOW CUTOVER, SESSIONS, SHADOW, SYNC, VERIFY, VERSION)");
     case Kind::clear_diverged:
       co_return clear_diverged(ctx, caller);
     case Kind::refresh_catalog:
@@ -159,6 +180,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
                : c.kind == Kind::complete ? "CUTOVER COMPLETE"
                : c.kind == Kind::pause    ? "PAUSE"
                : c.kind == Kind::reads    ? "CUTOVER READS " + std::to_string(c.number)
+               : c.kind == Kind::sync_start ? std::string("SYNC START")
                                           : "RESUME");
   switch (c.kind) {
     case Kind::cutover: co_return co_await on_coordinator(*coord, &Coord::cutover);
@@ -168,6 +190,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
     case Kind::complete: co_return co_await on_coordinator(*coord, &Coord::complete);
     case Kind::pause: co_return co_await on_coordinator(*coord, &Coord::pause);
     case Kind::resume: co_return co_await on_coordinator(*coord, &Coord::resume);
+    case Kind::sync_start: co_return co_await on_coordinator(*coord, &Coord::sync_start);
     case Kind::reads:
       co_return co_await asio::co_spawn(coord->executor(), coord->reads(static_cast<int>(c.number)), asio::use_awaitable);
     default: co_return Answer::error("XX000", "unhandled command");

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "proxy/session.hpp"
+#include "proxy/verify/verifier.hpp"
 
 namespace pgshift::proxy::cutover {
 
@@ -53,6 +54,10 @@ Coordinator::Coordinator(ProxyContext& ctx, asio::io_context& io, State initial)
 
 void Coordinator::start() {
   asio::co_spawn(io_, sample(), asio::detached);
+  if (logical()) {
+    watch_ = std::make_unique<sync::Watch>(ctx_);
+    asio::co_spawn(io_, watch_->run(busy_), asio::detached);
+  }
   if (ctx_.cfg.cutover.at || ctx_.cfg.cutover.when_ready) asio::co_spawn(io_, scheduled(), asio::detached);
 }
 
@@ -130,22 +135,48 @@ void Coordinator::on_left(std::uint64_t id) {
 // ---------------------------------------------------------------------------
 // Guardrails: what must hold before a switch starts.
 
+// Logical mode: every database's subscription streams, without errors, within the lag.
+void Coordinator::sync_guardrails(std::vector<Check>& out) const {
+  const config::Cutover& c = ctx_.cfg.cutover;
+  for (const sync::DatabaseStatus& d : watch_->snapshot()) {
+    const sync::Status& st = d.status;
+    const std::string where = "database " + d.database;
+    std::string state = !d.error.empty()     ? d.error
+                        : !st.subscribed     ? "not replicating (pgshift sync start)"
+                        : !st.worker         ? "apply worker stopped"
+                                             : fmt::format("{} of {} table(s) streaming", st.streaming(), st.tables.size());
+    out.push_back({where + ": subscription streams", state, "every table", d.error.empty() && st.ready()});
+    out.push_back({where + ": replication errors", std::to_string(st.apply_errors + st.sync_errors), "0",
+                   st.apply_errors + st.sync_errors == 0});
+    out.push_back({where + ": replication lag", fmt::format("{} bytes, {:.1f} ms", st.lag_bytes, st.lag_seconds * 1000),
+                   fmt::format("{} ms", c.max_lag.count()), st.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
+  }
+}
+
 std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
   std::vector<Check> out;
   const config::Cutover& c = ctx_.cfg.cutover;
-  if (!ctx_.mirror) {
+  if (logical()) {
+    const bool diverged = ctx_.mirror && ctx_.mirror->diverged();
+    out.push_back({"target holds every write (not diverged)",
+                   diverged ? "diverged: " + ctx_.mirror->status().diverged_reason : "yes", "yes", !diverged});
+    sync_guardrails(out);
+    if (rollback) return out;
+  } else if (!ctx_.mirror) {
     out.push_back({"mirror", "off", "on", false});
     return out;
   }
+  if (!ctx_.mirror) return out;
   const shadow::Status s = ctx_.mirror->status();
-  const std::string target(config::to_string(config::other(ctx_.serving.load())));
-  out.push_back({"target connected", s.connected ? "yes" : (s.committed == 0 ? "no writes yet" : "no"), "yes",
-                 s.connected || s.committed == 0});
-  out.push_back({"target holds every write (not diverged)", s.diverged ? "diverged: " + s.diverged_reason : "yes",
-                 "yes", !s.diverged});
-  out.push_back({"mirror lag", ms_text(s.lag_seconds * 1000), fmt::format("{} ms", c.max_lag.count()),
-                 s.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
-  if (rollback) return out;
+  if (!logical()) {
+    out.push_back({"target connected", s.connected ? "yes" : (s.committed == 0 ? "no writes yet" : "no"), "yes",
+                   s.connected || s.committed == 0});
+    out.push_back({"target holds every write (not diverged)", s.diverged ? "diverged: " + s.diverged_reason : "yes",
+                   "yes", !s.diverged});
+    out.push_back({"mirror lag", ms_text(s.lag_seconds * 1000), fmt::format("{} ms", c.max_lag.count()),
+                   s.lag_seconds * 1000 <= static_cast<double>(c.max_lag.count())});
+    if (rollback) return out;
+  }
   // Mismatches over the window: the first sample inside it against now.
   std::uint64_t compared = s.statements_compared, mismatched = s.mismatches;
   const auto since = Clock::now() - c.window;
@@ -161,7 +192,24 @@ std::vector<Coordinator::Check> Coordinator::guardrails(bool rollback) const {
                  rate <= c.max_mismatch_rate});
   out.push_back({fmt::format("statements compared over {} s", c.window.count()), std::to_string(compared),
                  fmt::format(">= {}", c.min_compared), compared >= c.min_compared});
+  if (c.require_verify_within.count() > 0) out.push_back(verify_guardrail());
   return out;
+}
+
+// [cutover] require_verify_within_s: the last VERIFY ended clean, recently.
+Coordinator::Check Coordinator::verify_guardrail() const {
+  const auto within = ctx_.cfg.cutover.require_verify_within;
+  Check check{fmt::format("clean VERIFY within {} s", within.count()), "none", "finished clean", false};
+  if (!ctx_.verifier) return check;
+  const verify::Verifier::Last v = ctx_.verifier->last();
+  if (!v.finished) {
+    check.value = v.running ? "none yet (one is running)" : "none";
+    return check;
+  }
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - *v.finished);
+  check.value = fmt::format("{}, finished {} s ago{}", v.summary, age.count(), v.running ? " (another is running)" : "");
+  check.ok = v.exit_code == 0 && age <= within;
+  return check;
 }
 
 // ---------------------------------------------------------------------------
@@ -296,8 +344,21 @@ awaitable<admin::Answer> Coordinator::complete() {
     ctx_.mirror->disable();
     ctx_.mirror->retarget(static_cast<std::uint8_t>(config::other(ctx_.serving.load())));  // closes its connections
   }
+  std::vector<std::string> notes;
+  if (logical()) {  // the reverse subscriptions, their slots and the publications go
+    for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+      sync::Replication reverse(ctx_, db, ctx_.serving.load());
+      std::vector<std::string> removed;
+      bool ok = co_await reverse.connect(error);
+      if (ok) ok = co_await reverse.remove(true, removed, error);
+      if (!ok) notes.push_back("database " + db + ": could not remove the reverse replication: " + error);
+      for (const std::string& r : removed) notes.push_back("database " + db + ": removed " + r);
+    }
+  }
   move_to(Phase::completed, Step::idle, "CUTOVER COMPLETE: reverse mirroring stopped");
-  co_return co_await show();
+  admin::Answer a = co_await show();
+  a.notices = std::move(notes);
+  co_return a;
 }
 
 awaitable<admin::Answer> Coordinator::abort() {
@@ -358,6 +419,9 @@ awaitable<admin::Answer> Coordinator::reads(int percent) {
                                                         cutover::to_string(st.phase)));
   if (busy_) co_return admin::Answer::error("55000", "a switch or a PAUSE is in progress");
   if (percent > 0) {
+    if (logical())
+      co_return admin::Answer::error("0A000", "CUTOVER READS is not offered in logical mode (a session's own writes "
+                                              "could not be told apart from the stream's lag)");
     if (!ctx_.cfg.renames.empty())
       co_return admin::Answer::error("0A000", "CUTOVER READS does not route reads while [[rename]] rules are configured");
     if (!ctx_.mirror || !ctx_.mirror->enabled())
@@ -386,7 +450,7 @@ awaitable<admin::Answer> Coordinator::reads(int percent) {
 
 awaitable<admin::Answer> Coordinator::run_switch(bool rollback) {
   if (busy_) co_return admin::Answer::error("55000", paused_ ? "paused: RESUME first" : "a switch is already running");
-  if (!ctx_.mirror || !ctx_.mirror->enabled())
+  if (!logical() && (!ctx_.mirror || !ctx_.mirror->enabled()))
     co_return admin::Answer::error("55000", "no mirror to the other server: nothing would hold its writes");
   busy_ = true;
   abort_requested_ = false;
@@ -499,6 +563,7 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
       controls_.push_back(std::move(c));
     }
   }
+  if (logical() && !co_await prepare_replication(config::other(to), why)) co_return false;
   add_members(ctx_.members.snapshot());
   for (auto& [id, m] : members_)
     if (auto s = m.session.lock()) s->switch_prepare(to);
@@ -513,11 +578,13 @@ awaitable<bool> Coordinator::prepare(config::Side to, std::string& why) {
   else if (!done) why = fmt::format("sessions were not prepared within {} ms", ctx_.cfg.cutover.prepare_timeout.count());
   if (!done || !failure_.empty()) co_return false;
   // The pause lasts as long as the mirror needs to apply what is queued:
-  // start it when little is (a momentary backlog passes), without waiting
-  // longer than the catch-up itself may take.
+  // start it when little is, so that a momentary backlog passes first. Not
+  // for long: a mirror that is behind all the time would keep the switch
+  // waiting while its clients still run.
   constexpr std::uint64_t small_backlog = 100;
-  const bool small = co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
-                                         ctx_.cfg.cutover.catchup_timeout, milliseconds(2));
+  const milliseconds backlog_wait = std::min(ctx_.cfg.cutover.catchup_timeout, milliseconds(2000));
+  const bool small = logical() || co_await wait_until([this] { return ctx_.mirror->status().pending <= small_backlog; },
+                                                      backlog_wait, milliseconds(2));
   if (abort_requested_) {
     why = "CUTOVER ABORT";
     co_return false;
@@ -558,6 +625,7 @@ awaitable<bool> Coordinator::drain(std::string& why) {
 // Every transaction the old server committed is applied on the target: the
 // mirror has nothing pending, and none was dropped or failed there.
 awaitable<bool> Coordinator::catch_up(std::string& why) {
+  if (logical()) co_return co_await catch_up_replication(why);
   shadow::Mirror& mirror = *ctx_.mirror;
   const bool done = co_await wait_until(
       [&] {
@@ -633,11 +701,12 @@ awaitable<bool> Coordinator::raise_fence(config::Side from, std::string& why) {
 // Nothing here can fail: the state file already says `to` serves.
 awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
   step(Step::swapping);
-  ctx_.mirror->retarget(static_cast<std::uint8_t>(from));  // after every old transaction, before any new one
+  if (ctx_.mirror) ctx_.mirror->retarget(static_cast<std::uint8_t>(from));  // after every old transaction, before any new one
   ctx_.serving = to;
   decide_all(Decision::commit, is_held);
   decide_all(Decision::close, is_closing);
   ctx_.members.open_gate();
+  if (logical()) finish_replication();
   co_await wait_until(
       [this] { return std::all_of(members_.begin(), members_.end(), [](auto& kv) { return kv.second.finished; }); },
       milliseconds(2000), milliseconds(5));
@@ -677,6 +746,15 @@ awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
 }
 
 awaitable<void> Coordinator::abort_switch(const std::string& why) {
+  if (frozen_) {  // the old direction streams again before anyone writes
+    for (auto& rep : replications_) {
+      std::string error;
+      if (!co_await rep->unfreeze(error))
+        spdlog::error("sync: database {}: cannot resume replication after the abort: {}", rep->database(), error);
+    }
+    frozen_ = false;
+  }
+  replications_.clear();
   decide_all(Decision::release, any_member);
   ctx_.members.open_gate();
   {
@@ -719,6 +797,118 @@ admin::Answer Coordinator::report(bool ok, const std::string& why) const {
   }
   a.table = admin::pairs(std::move(items));
   return a;
+}
+
+// ---------------------------------------------------------------------------
+// Logical mode: the subscriptions turn around.
+
+// Before the pause: a connection pair per database, and on the target the
+// publication the reverse direction will need (it must exist before that
+// direction's slot, or the slot would not see the tables).
+awaitable<bool> Coordinator::prepare_replication(config::Side from, std::string& why) {
+  replications_.clear();
+  frozen_ = false;
+  for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+    auto rep = std::make_unique<sync::Replication>(ctx_, db, from);
+    std::string error;
+    bool ok = co_await rep->connect(error);
+    if (ok) ok = co_await rep->prepare_reverse(error);
+    if (!ok) {
+      why = "database " + db + ": " + error;
+      co_return false;
+    }
+    replications_.push_back(std::move(rep));
+  }
+  co_return true;
+}
+
+// The target has applied everything the old server wrote; then that
+// direction stops and the reverse one gets its slot, at this very point.
+awaitable<bool> Coordinator::catch_up_replication(std::string& why) {
+  for (auto& rep : replications_) {
+    std::string error;
+    if (!co_await rep->wait_applied(ctx_.cfg.cutover.catchup_timeout, error)) {
+      why = "database " + rep->database() + ": " + error;
+      co_return false;
+    }
+  }
+  frozen_ = true;
+  for (auto& rep : replications_) {
+    std::string error;
+    if (!co_await rep->freeze_and_reverse_slot(error)) {
+      why = "database " + rep->database() + ": " + error;
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+// After the swap, in the background: the old direction goes, and the old
+// server subscribes to the new one from the slot made during the pause.
+void Coordinator::finish_replication() {
+  frozen_ = false;
+  asio::co_spawn(io_, [this, reps = std::move(replications_)]() mutable -> awaitable<void> {
+    for (auto& rep : reps) {
+      std::string error;
+      if (co_await rep->finish_reverse(error)) {
+        spdlog::info("sync: database {}: the {} server now replicates from the {} server ({})", rep->database(),
+                     config::to_string(rep->from()), config::to_string(rep->to()),
+                     sync::subscription_name(rep->to(), rep->database()));
+        continue;
+      }
+      const std::string why = "database " + rep->database() + ": reverse replication could not start: " + error;
+      spdlog::error("sync: {}", why);
+      if (ctx_.mirror) ctx_.mirror->mark_diverged(why);
+    }
+  }, asio::detached);
+}
+
+awaitable<admin::Answer> Coordinator::show_sync() {
+  admin::Answer a;
+  a.tag = "SHOW";
+  a.table.columns = {"database", "table", "state", "rows", "bytes", "lag_bytes", "lag_s", "errors"};
+  if (!watch_) co_return admin::Answer::error("55000", "[shadow] sync is \"mirror\": no logical replication to show");
+  for (const sync::DatabaseStatus& d : watch_->snapshot()) {
+    const sync::Status& st = d.status;
+    const std::string errors = std::to_string(st.apply_errors + st.sync_errors);
+    if (!d.error.empty() || !st.subscribed) {
+      a.table.rows.push_back({d.database, std::nullopt, d.error.empty() ? "not replicating" : d.error, std::nullopt,
+                              std::nullopt, std::nullopt, std::nullopt, errors});
+      continue;
+    }
+    for (const sync::TableState& t : st.tables)
+      a.table.rows.push_back({d.database, t.table, std::string(t.label()),
+                              std::to_string(t.state == 'd' ? t.rows : t.estimated_rows), std::to_string(t.bytes),
+                              std::to_string(st.lag_bytes), fmt::format("{:.3f}", st.lag_seconds), errors});
+  }
+  co_return a;
+}
+
+// SYNC START from the console: the same steps as `pgshift sync start`, in the
+// background; SHOW SYNC follows the copy.
+awaitable<admin::Answer> Coordinator::sync_start() {
+  if (!logical())
+    co_return admin::Answer::error("55000", "set [shadow] sync = \"logical\" first (and restart pgshift): with statement "
+                                            "mirroring every write would reach the new database twice");
+  if (busy_) co_return admin::Answer::error("55000", "a switch or a PAUSE is in progress");
+  admin::Answer a;
+  a.tag = "SYNC START";
+  a.table.columns = {"database", "step"};
+  for (const std::string& db : ctx_.cfg.shadow.sync_databases) {
+    sync::Replication rep(ctx_, db, ctx_.serving.load());
+    std::string error;
+    if (!co_await rep.connect(error)) {
+      a.table.rows.push_back({db, "cannot connect: " + error});
+      continue;
+    }
+    std::vector<std::string> lines;
+    co_await sync::start_database(rep, [&](const std::string& line) { lines.push_back(line); });
+    for (std::string& l : lines) {
+      spdlog::info("sync: {}", l);
+      a.table.rows.push_back({db, std::move(l)});
+    }
+  }
+  co_return a;
 }
 
 // ---------------------------------------------------------------------------

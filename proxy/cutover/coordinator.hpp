@@ -34,6 +34,7 @@
 #include "proxy/cutover/control.hpp"
 #include "proxy/cutover/state.hpp"
 #include "proxy/cutover/switch.hpp"
+#include "proxy/sync/watch.hpp"
 
 namespace pgshift::proxy::cutover {
 
@@ -73,6 +74,9 @@ class Coordinator {
   awaitable<admin::Answer> pause();
   awaitable<admin::Answer> resume();
   awaitable<admin::Answer> reads(int percent);
+  // Logical replication ([shadow] sync = "logical").
+  awaitable<admin::Answer> show_sync();
+  awaitable<admin::Answer> sync_start();
 
   // Thread-safe.
   State state() const;
@@ -95,12 +99,19 @@ class Coordinator {
     bool ok = true;
   };
   std::vector<Check> guardrails(bool rollback) const;
+  Check verify_guardrail() const;
+  void sync_guardrails(std::vector<Check>& out) const;
+  bool logical() const noexcept { return ctx_.cfg.shadow.sync == config::SyncMode::logical; }
 
   // The switch.
   awaitable<admin::Answer> run_switch(bool rollback);
   awaitable<bool> prepare(config::Side to, std::string& why);
   awaitable<bool> drain(std::string& why);
   awaitable<bool> catch_up(std::string& why);
+  // Logical mode: the subscriptions turn around instead of the mirror.
+  awaitable<bool> prepare_replication(config::Side from, std::string& why);
+  awaitable<bool> catch_up_replication(std::string& why);
+  void finish_replication();
   awaitable<bool> copy_sequences_to(config::Side to, std::string& why);
   awaitable<bool> stage(std::string& why);
   awaitable<bool> lift_fence(config::Side to, bool& lifted, std::string& why);
@@ -146,6 +157,9 @@ class Coordinator {
   std::string failure_;  // first problem a session reported in the current step
   std::map<std::uint64_t, Member> members_;
   std::vector<std::unique_ptr<Control>> controls_;  // this switch's connections, both sides, per database
+  std::vector<std::unique_ptr<sync::Replication>> replications_;  // logical mode: this switch's, per database
+  bool frozen_ = false;  // the old direction is stopped and the reverse slot made
+  std::unique_ptr<sync::Watch> watch_;  // logical mode
   std::chrono::steady_clock::time_point step_began_;
 
   struct Sample {

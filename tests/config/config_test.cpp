@@ -154,6 +154,7 @@ TEST_F(ConfigTest, DefaultsWhenOnlyPrimaryIsGiven) {
   EXPECT_EQ(cfg->login_timeout, milliseconds(10000));
   EXPECT_EQ(cfg->shutdown_timeout, milliseconds(30000));
   EXPECT_EQ(cfg->max_message_size, 1u << 30);
+  EXPECT_EQ(cfg->max_buffered_bytes, 2ull << 30);
   EXPECT_EQ(cfg->buffer_size, 8192u);
   EXPECT_EQ(cfg->max_connections, 10000u);
   EXPECT_EQ(cfg->log_level, "info");
@@ -163,6 +164,18 @@ TEST_F(ConfigTest, DefaultsWhenOnlyPrimaryIsGiven) {
   EXPECT_EQ(cfg->primary.connect_timeout, milliseconds(5000));
   EXPECT_EQ(cfg->primary.tls.mode, ServerTlsMode::disable);
   EXPECT_EQ(cfg->max_message_size, def.max_message_size);
+}
+
+// The default budget follows max_message_size: room for two of the largest messages.
+TEST_F(ConfigTest, MaxBufferedBytesDefaultsToTwiceMaxMessageSize) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) + "[proxy]\nmax_message_size = 1000000\n", "t.toml", errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->max_buffered_bytes, 2000000u);
+  cfg = load_string(std::string(kMinimal) + "[proxy]\nmax_message_size = 1000000\nmax_buffered_bytes = 1000000\n",
+                    "t.toml", errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(cfg->max_buffered_bytes, 1000000u);
 }
 
 TEST_F(ConfigTest, AllTlsModesAccepted) {
@@ -231,6 +244,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "between"},
         BadCase{PRIMARY "[proxy]\nmax_message_size = 1073741825\n", "proxy.max_message_size",
                 "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = 9999\n", "proxy.max_buffered_bytes", "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = 1099511627777\n", "proxy.max_buffered_bytes", "between"},
+        BadCase{PRIMARY "[proxy]\nmax_buffered_bytes = \"1G\"\n", "proxy.max_buffered_bytes", "expected an integer"},
+        BadCase{PRIMARY "[proxy]\nmax_message_size = 20000\nmax_buffered_bytes = 19999\n", "proxy.max_buffered_bytes",
+                "at least proxy.max_message_size (20000)"},
         BadCase{PRIMARY "[proxy]\nbuffer_size = 1023\n", "proxy.buffer_size", "between"},
         BadCase{PRIMARY "[proxy]\nbuffer_size = 1048577\n", "proxy.buffer_size", "between"},
         BadCase{PRIMARY "[proxy]\nmax_connections = 0\n", "proxy.max_connections", "between"},
@@ -440,6 +458,30 @@ key = ")" + abs_key + "\"\n");
   EXPECT_EQ(fs::path(cfg->primary.tls.ca_file), etc / "ca.crt");
   EXPECT_EQ(fs::path(cfg->primary.tls.cert_file), etc / "client.crt");
   EXPECT_EQ(cfg->primary.tls.key_file, abs_key);  // absolute paths are untouched
+}
+
+// The default mismatch log, like a relative mismatch_log, is beside the config file
+// (README: [shadow] mismatch_log), wherever pgshift was started from.
+TEST_F(ConfigTest, MismatchLogResolvesAgainstConfigDirectory) {
+  const std::string shadow = "[[shadow.login]]\nclient_user = \"*\"\n[shadow]\nhost = \"db2\"\nport = 5432\n";
+  std::string path = write("etc/pgshift.toml", std::string(kMinimal) + shadow);
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "pgshift-mismatches.jsonl");
+
+  path = write("etc/named.toml", std::string(kMinimal) + shadow + "mismatch_log = \"logs/m.jsonl\"\n");
+  cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "logs" / "m.jsonl");
+
+  // A config file named relative to the current directory gives absolute paths.
+  const fs::path old = fs::current_path();
+  fs::current_path(dir_);
+  cfg = load_file("etc/pgshift.toml", errors);
+  fs::current_path(old);
+  ASSERT_TRUE(cfg.has_value()) << dump(errors);
+  EXPECT_EQ(fs::path(cfg->shadow.mismatch_log), dir_ / "etc" / "pgshift-mismatches.jsonl");
 }
 
 TEST_F(ConfigTest, RelativePathMissingNextToConfigIsReported) {

@@ -7,7 +7,7 @@ namespace {
 
 class Auth : public RoutedTest<Auth> {
  public:
-  static PgCluster::Options cluster_options() { return {.ssl = false, .hba = password_hba_lines()}; }
+  static PgCluster::Options cluster_options() { return {.ssl = false, .hba = password_hba_lines(), .conf = {}}; }
   static void prepare(PgCluster& cluster) { create_password_accounts(cluster); }
 
  protected:

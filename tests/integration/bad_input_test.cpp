@@ -42,6 +42,12 @@ std::string ssl_request() {
   return out;
 }
 
+std::string gssenc_request() {
+  std::string out;
+  protocol::append_gssenc_request(out);
+  return out;
+}
+
 // The connection got exactly one FATAL ErrorResponse with `sqlstate` and a message
 // containing `text`, then EOF.
 void expect_fatal_then_eof(RawClient& client, const std::string& sqlstate, const std::string& text,
@@ -276,16 +282,89 @@ TEST_F(BadInput, CancelWithUnknownKeyIsIgnored) {
 // ---- SSL negotiation ----------------------------------------------------------------
 
 // CVE-2021-23214: bytes sent in the same write as the SSLRequest were never encrypted
-// and must not be taken as part of the TLS session.
+// and must not be taken as part of the session. PostgreSQL 15 answers the request
+// first, then refuses; the same bytes go to the suite's server (no SSL) to check.
 TEST_F(BadInput, PlaintextAfterSslRequest) {
+  start();
+  for (std::uint16_t port : {proxy_->port(), cluster().port()}) {
+    SCOPED_TRACE(port == proxy_->port() ? "through pgshift" : "PostgreSQL itself");
+    RawClient bad(port);
+    bad.send(ssl_request() + startup_message());
+    EXPECT_EQ(bad.read_byte(), 'N');
+    expect_fatal_then_eof(bad, "08P01", "received unencrypted data after SSL request");
+  }
+  RawClient bad = connect();
+  bad.send(ssl_request() + startup_message());
+  EXPECT_EQ(bad.read_byte(), 'N');
+  bad.read_until_eof();
+  EXPECT_TRUE(contains(close_line(bad), "reason=plaintext after SSLRequest"));
+  expect_healthy();
+}
+
+TEST_F(BadInput, PlaintextAfterGssencRequest) {
+  start();
+  RawClient bad = connect();
+  bad.send(gssenc_request() + startup_message());
+  EXPECT_EQ(bad.read_byte(), 'N');
+  expect_fatal_then_eof(bad, "08P01", "received unencrypted data after GSSAPI encryption request");
+  EXPECT_TRUE(contains(close_line(bad), "reason=plaintext after GSSENCRequest"));
+  expect_healthy();
+}
+
+// PostgreSQL 15 refuses a negotiation request right after the same one was refused
+// as an unsupported protocol version (0A000). The server (built with GSSAPI) would
+// accept a GSSENCRequest, so only the SSL case is checked against it.
+TEST_F(BadInput, RepeatedEncryptionRequestAfterRefusal) {
+  start();
+  struct Case {
+    std::string request;
+    std::string version;
+    bool compare_with_server;
+  };
+  for (const Case& c : {Case{ssl_request(), "1234.5679", true}, Case{gssenc_request(), "1234.5680", false}}) {
+    for (std::uint16_t port : {proxy_->port(), cluster().port()}) {
+      if (port == cluster().port() && !c.compare_with_server) continue;
+      SCOPED_TRACE(c.version + (port == proxy_->port() ? " through pgshift" : " PostgreSQL itself"));
+      RawClient bad(port);
+      bad.send(c.request);
+      ASSERT_EQ(bad.read_byte(), 'N');
+      bad.send(c.request);
+      expect_fatal_then_eof(bad, "0A000", "unsupported frontend protocol " + c.version + ": server supports 3.0 to 3.0");
+    }
+  }
+  expect_healthy();
+}
+
+// Either order of SSL and GSS negotiation, each refused once, then a normal login,
+// as libpq does with gssencmode=prefer and sslmode=prefer.
+TEST_F(BadInput, SslThenGssRefusedThenLogin) {
+  start();
+  RawClient client = connect();
+  client.send(ssl_request());
+  ASSERT_EQ(client.read_byte(), 'N');
+  client.send(gssenc_request());
+  ASSERT_EQ(client.read_byte(), 'N');
+  client.login();
+  EXPECT_EQ(client.query_value("SELECT 'negotiated'"), "negotiated");
+}
+
+// Inside TLS, an SSLRequest is an unsupported protocol version, and plaintext that
+// came with the first SSLRequest is refused after the handshake, over TLS (as
+// PostgreSQL 15 does; checked by hand against a server with ssl = on).
+TEST_F(BadInput, EncryptionRequestsWithTls) {
   PgshiftOptions options;
   options.client_tls_mode = "allow";
   options.client_cert = proxy_cert_;
   start(options);
-  RawClient bad = connect();
-  bad.send(ssl_request() + startup_message());
-  expect_fatal_then_eof(bad, "08P01", "received unencrypted data after SSL request");
-  EXPECT_TRUE(contains(close_line(bad), "reason=plaintext after SSLRequest"));
+  const ConnParams conn = proxy_->conn();
+  auto inside = python_client("negotiation_probe.py", conn, {"ssl-inside-tls"});
+  EXPECT_RUN_OK(inside);
+  EXPECT_TRUE(contains(inside.out, "error sqlstate=0A000 message=unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0"));
+  auto plaintext = python_client("negotiation_probe.py", conn, {"plaintext-with-ssl"});
+  EXPECT_RUN_OK(plaintext);
+  EXPECT_TRUE(contains(plaintext.out, "error sqlstate=08P01 message=received unencrypted data after SSL request"));
+  EXPECT_TRUE(contains(proxy_->log(), "reason=repeated SSLRequest"));
+  EXPECT_TRUE(contains(proxy_->log(), "reason=plaintext after SSLRequest"));
   expect_healthy();
 }
 

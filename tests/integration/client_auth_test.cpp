@@ -34,7 +34,7 @@ struct Outcome {
 
 class ClientAuth : public SharedClusterTest<ClientAuth> {
  public:
-  static PgCluster::Options cluster_options() { return {.ssl = false, .hba = password_hba_lines()}; }
+  static PgCluster::Options cluster_options() { return {.ssl = false, .hba = password_hba_lines(), .conf = {}}; }
   static void prepare(PgCluster& cluster) { create_password_accounts(cluster); }
 
  protected:

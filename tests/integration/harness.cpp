@@ -469,6 +469,10 @@ PgCluster::PgCluster(Options options) : dir_("pgshift-it-pg") {
     argv.push_back("--hba");
     argv.push_back((dir_.path() / "hba.conf").string());
   }
+  for (const std::string& c : options.conf) {
+    argv.push_back("--conf");
+    argv.push_back(c);
+  }
   // A port can be taken between picking and binding it; pick another then.
   RunResult result;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -605,6 +609,7 @@ std::string pgshift_config(std::uint16_t listen_port, std::uint16_t primary_port
        << "threads = " << options.threads << "\n"
        << "login_timeout_ms = " << options.login_timeout_ms.value_or(10000) << "\n";
   if (options.max_message_size) toml << "max_message_size = " << *options.max_message_size << "\n";
+  if (options.max_buffered_bytes) toml << "max_buffered_bytes = " << *options.max_buffered_bytes << "\n";
   toml << "\n"
        << "[log]\n"
        << "level = " << toml_string(env_or("PGSHIFT_IT_LOG_LEVEL", "info")) << "\n\n"

@@ -147,6 +147,7 @@ class PgCluster {
   struct Options {
     bool ssl = false;               // self-signed certificate, ssl = on
     std::vector<std::string> hba;   // pg_hba.conf lines placed before the defaults
+    std::vector<std::string> conf;  // "name=value" settings appended to postgresql.conf
   };
 
   explicit PgCluster(Options options);
@@ -218,6 +219,7 @@ struct PgshiftOptions {
   unsigned threads = 2;
   std::optional<unsigned> login_timeout_ms;        // [proxy] login_timeout_ms; 10000 when unset
   std::optional<std::uint32_t> max_message_size;   // [proxy] max_message_size; pgshift's default when unset
+  std::optional<std::uint64_t> max_buffered_bytes; // [proxy] max_buffered_bytes; pgshift's default when unset
   std::string extra_config;  // raw TOML appended to the generated file ([rewrite], [[rename]], ...)
 };
 

@@ -195,6 +195,13 @@ bool RawClient::fill(std::size_t n, Clock::time_point deadline) {
   return true;
 }
 
+std::optional<char> RawClient::read_byte(std::chrono::milliseconds timeout) {
+  if (!fill(1, Clock::now() + timeout)) return std::nullopt;
+  const char c = in_[0];
+  in_.erase(0, 1);
+  return c;
+}
+
 std::optional<BackendMessage> RawClient::read(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   if (!fill(protocol::header_size, deadline)) {

@@ -69,6 +69,8 @@ class RawClient {
   void shutdown_write();  // half-close: the peer reads EOF
   void close();
 
+  // One byte (the 'S'/'N' answer to an SSLRequest or GSSENCRequest); nullopt on EOF.
+  std::optional<char> read_byte(std::chrono::milliseconds timeout = kRawReadTimeout);
   // The next whole message; nullopt once the peer closed the connection (EOF or reset).
   // Throws on timeout, and when the connection ends in the middle of a message.
   std::optional<BackendMessage> read(std::chrono::milliseconds timeout = kRawReadTimeout);

@@ -10,7 +10,7 @@ constexpr const char* kClientSideTls = "SSL connection (protocol: TLS";
 
 class Tls : public SharedClusterTest<Tls> {
  public:
-  static PgCluster::Options cluster_options() { return {.ssl = true, .hba = password_hba_lines()}; }
+  static PgCluster::Options cluster_options() { return {.ssl = true, .hba = password_hba_lines(), .conf = {}}; }
   static void prepare(PgCluster& cluster) { create_password_accounts(cluster); }
 
   static void SetUpTestSuite() {

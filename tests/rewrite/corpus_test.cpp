@@ -485,6 +485,27 @@ TEST(CorpusFiles, SharedCacheGivesSameAnswers) {
   EXPECT_GT(shared.stats().exact_hits, 0u);
 }
 
+// A statement larger than the cache's byte budget is analysed (and rewritten)
+// like any other but never kept: the cache stays within its budget.
+TEST(Cache, NeverKeepsAnEntryLargerThanItsBudget) {
+  Options options = with_rules(corpus_rules());
+  options.cache_bytes = 1 << 17;  // 64 KiB for each of the two caches
+  Rewriter rw(options);
+  const std::string big = "SELECT email FROM users WHERE name = '" + std::string(200000, 'x') + "'";
+  for (int pass = 0; pass < 2; ++pass) {
+    const Analysis& a = rw.analyze(big);
+    ASSERT_EQ(a.statements.size(), 1u);
+    EXPECT_EQ(a.rewritten.substr(0, 54), "SELECT email_address FROM users WHERE full_name = 'xxx");
+    EXPECT_LE(rw.stats().bytes, options.cache_bytes);
+  }
+  EXPECT_EQ(rw.stats().exact_hits, 0u);
+  EXPECT_EQ(rw.analyze("SELECT 1").statements.size(), 1u);  // small ones are still cached
+  EXPECT_EQ(rw.analyze("SELECT 1").statements.size(), 1u);
+  EXPECT_EQ(rw.stats().exact_hits, 1u);
+  rw.release_memory();
+  EXPECT_EQ(rw.analyze("SELECT 1").statements.size(), 1u);
+}
+
 }  // namespace
 
 // SET and RESET as the shadow tracks them: run-time parameters a shared
