@@ -53,6 +53,7 @@ constexpr Range kQueueTransactions{1, 100'000'000};
 constexpr Range kQueueBytes{1 << 16, std::int64_t{64} << 30};
 constexpr Range kStatusInterval{100, 86'400'000};
 constexpr Range kShadowTimeout{100, 86'400'000};
+constexpr Range kCatalogRefresh{0, 86'400'000};
 constexpr Range kCacheBytes{1 << 16, std::int64_t{16} << 30};
 constexpr Range kPort{1, 65535};
 constexpr Range kCutoverTimeout{1, kMaxTimeoutMs};
@@ -97,11 +98,12 @@ const std::vector<Section>& schema() {
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
         "status_interval_ms", "apply_timeout_ms", "idle_timeout_ms", "login", "compare", "sync", "sync_databases",
-        "sync_tables", "sync_user", "publisher_conninfo", "subscriber_conninfo", "pg_dump", "psql", "read_wait_ms"}},
+        "sync_tables", "sync_user", "publisher_conninfo", "subscriber_conninfo", "pg_dump", "psql", "read_wait_ms",
+        "exact"}},
       {"shadow.tls", {"mode", "ca", "cert", "key"}},
       {"shadow.login", {"client_user", "user", "password", "password_env"}},
       {"shadow.compare", {"ignore_columns", "ignore_fingerprints", "numeric_tolerance"}},
-      {"rewrite", {"strict", "cache_entries", "cache_bytes", "writing_functions"}},
+      {"rewrite", {"strict", "cache_entries", "cache_bytes", "writing_functions", "catalog_refresh_ms"}},
       {"rename", {"table", "from", "to", "renamed_on", "phase"}},
       {"proxy",
        {"listen", "threads", "login_timeout_ms", "shutdown_timeout_ms", "max_message_size",
@@ -441,6 +443,7 @@ class Loader {
     string(t, "shadow", "database", sh.database);
     boolean(t, "shadow", "mirror", sh.mirror);
     boolean(t, "shadow", "redact", sh.redact);
+    boolean(t, "shadow", "exact", sh.exact);
     number(t, "shadow", "read_sample_rate", sh.read_sample_rate);
     integer_into(t, "shadow", "queue_transactions", kQueueTransactions, sh.queue_transactions);
     integer_into(t, "shadow", "queue_bytes", kQueueBytes, sh.queue_bytes);
@@ -653,6 +656,7 @@ class Loader {
     integer_into(t, "rewrite", "cache_entries", kCacheEntries, rw.cache_entries);
     integer_into(t, "rewrite", "cache_bytes", kCacheBytes, rw.cache_bytes);
     strings(t, "rewrite", "writing_functions", rw.writing_functions);
+    millis_into(t, "rewrite", "catalog_refresh_ms", kCatalogRefresh, rw.catalog_refresh);
   }
 
   // [[rename]] tables, reported as rename[N].key.

@@ -100,6 +100,9 @@ struct Shadow {
   std::size_t max_transaction_bytes = 16u << 20;
   std::string mismatch_log = "pgshift-mismatches.jsonl";
   bool redact = true;      // literals and parameters left out of the mismatch log
+  // Exact mirroring: nondeterministic writes reach the shadow as the
+  // primary's rows (README "Shadow database"); false replays them as sent.
+  bool exact = true;
   std::chrono::milliseconds status_interval{10000};
   std::chrono::milliseconds apply_timeout{30000};  // a shadow connection without progress this long is dropped
   std::chrono::milliseconds idle_timeout{60000};   // a shared shadow connection no open session uses is closed
@@ -180,6 +183,9 @@ struct Rewrite {
   std::size_t cache_entries = 10000;
   std::size_t cache_bytes = 32u << 20;
   std::vector<std::string> writing_functions;  // empty: the built-in list
+  // How often each database's catalog is read again (besides after DDL
+  // through pgshift and REFRESH CATALOG); 0: never.
+  std::chrono::milliseconds catalog_refresh{60000};
 };
 
 // Room for two messages of the largest allowed size at once (one per direction,

@@ -21,6 +21,7 @@
 namespace pgshift::proxy {
 
 class Session;
+class CatalogLoader;
 namespace cutover {
 class Coordinator;
 }
@@ -69,6 +70,9 @@ struct ProxyContext {
   const shadow::MismatchLog* mismatches = nullptr;  // the applier's, while it mirrors
   Reloader* reloader = nullptr;   // RELOAD, SIGHUP
   Metrics* metrics = nullptr;     // the histograms /metrics serves
+  CatalogLoader* catalogs = nullptr;            // null when nothing needs a catalog (no renames, no exact mirroring)
+  // Tables with rename rules on either server: never mirrored as captured rows.
+  std::vector<std::pair<std::string, std::string>> renamed_tables;
   verify::Verifier* verifier = nullptr;         // the console's VERIFY; null without a [shadow]
 
   // Live sessions, so a shutdown past its timeout can close them.

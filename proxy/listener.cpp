@@ -4,6 +4,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "proxy/catalog_loader.hpp"
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/http/server.hpp"
 #include "proxy/reload.hpp"
@@ -53,6 +54,7 @@ Listener::Listener(config::Config cfg) : ctx_(std::move(cfg)) {
 Listener::~Listener() {
   if (http_) http_->stop();
   if (applier_) applier_->stop();
+  if (catalogs_) catalogs_->stop();
 }
 
 // A restart must not undo a cutover: the state file decides which server
@@ -122,6 +124,23 @@ int Listener::run() {
   cutover::State state;
   if (!restore_state(state)) return 2;
   ctx_.serving = state.serving;
+  // The catalog: needed by rename rules (to resolve as PostgreSQL does) and
+  // by exact mirroring (to judge writes; in logical mode the subscription
+  // carries the primary's rows, so there is nothing to capture).
+  const bool exact = ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && ctx_.cfg.shadow.exact &&
+                     ctx_.cfg.shadow.sync != config::SyncMode::logical;
+  if (!ctx_.cfg.renames.empty() || exact) {
+    for (const config::RenameRule& r : ctx_.cfg.renames) ctx_.renamed_tables.emplace_back(r.schema, r.table);
+    catalogs_ = std::make_unique<CatalogLoader>(ctx_);
+    ctx_.catalogs = catalogs_.get();
+    catalogs_->start();
+    const std::string& user = ctx_.cfg.cutover.control_user.empty() ? std::string("postgres") : ctx_.cfg.cutover.control_user;
+    for (const std::string& db : ctx_.cfg.cutover.databases) catalogs_->entry(state.serving, db, user);
+    spdlog::info("catalog: read per database at first use{}{}", exact ? "; exact mirroring is on" : "",
+                 ctx_.cfg.rewrite.catalog_refresh.count() > 0
+                     ? fmt::format(", and again every {} ms", ctx_.cfg.rewrite.catalog_refresh.count())
+                     : std::string());
+  }
   if (state.phase == cutover::Phase::reads) ctx_.read_percent = state.read_percent;
   if (ctx_.cfg.shadow.enabled && ctx_.cfg.shadow.mirror && state.phase != cutover::Phase::completed) {
     const config::Shadow& sh = ctx_.cfg.shadow;
@@ -132,6 +151,12 @@ int Listener::run() {
     applier_ = std::make_unique<ShadowApplier>(ctx_.cfg, *ctx_.mirror,
                                                std::array{ctx_.server_tls.get(), ctx_.shadow_tls.get()}, ctx_.limits,
                                                target);
+    if (CatalogLoader* loader = catalogs_.get()) {
+      applier_->on_schema_change = [loader, this](const std::string& database) {
+        loader->refresh(config::other(ctx_.serving.load()), database);
+      };
+      applier_->catalog_summary = [loader] { return loader->summary(); };
+    }
     applier_->start();
     ctx_.mismatches = &applier_->mismatch_log();
     spdlog::info("shadow: mirroring committed writes to the {} server {}:{} (mismatches to {})",

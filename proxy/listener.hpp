@@ -35,6 +35,7 @@ class Listener {
   std::vector<std::unique_ptr<asio::io_context>> ios_;
   std::vector<std::unique_ptr<IoThread>> threads_;  // one per I/O thread: its settings and rewriters
   std::unique_ptr<class ShadowApplier> applier_;
+  std::unique_ptr<class CatalogLoader> catalogs_;
   std::unique_ptr<cutover::Coordinator> coordinator_;
   std::unique_ptr<class Reloader> reloader_;
   std::unique_ptr<class Metrics> metrics_;

@@ -1,11 +1,15 @@
 // The session's view of statements: every Query and Parse is classified (and
-// rewritten when rename rules apply) before it is forwarded, and the server's
-// RowDescriptions are given back the column names the application asked for.
+// rewritten when rename rules apply, or when exact mirroring captures a
+// write's rows) before it is forwarded, and the server's replies are given
+// back what the client asked for: the column names of its RowDescriptions,
+// and none of a captured statement's capture column (README "Shadow
+// database").
 //
-// To know which statement a RowDescription belongs to, the hook keeps the
-// replies still expected, in order (a Query's statements, each Describe, each
-// Sync), PgDog-style; it only does so while rename rules are active, so the
-// plain forwarding path pays nothing for it.
+// To know which statement a RowDescription or DataRow belongs to, the hook
+// keeps the replies still expected, in order (a Query's statements, each
+// Describe, each Execute, each Sync), PgDog-style; it only does so while
+// rename rules are active or writes may be captured, so the plain forwarding
+// path pays nothing for it.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +49,14 @@ class QueryHook {
     strict_ = strict;
   }
 
+  // The catalog and search_path statements are analysed in (null: none);
+  // `capture`: writes may be captured, so replies are followed for that.
+  // The context must outlive the hook or the next call.
+  void set_context(const rewrite::Context* context, bool capture) noexcept {
+    context_ = context;
+    capture_ = capture;
+  }
+
   // A client message about to go to the server.
   Verdict on_client(const protocol::Frame& f, WriteBatch& out);
   // A server message about to go to the client.
@@ -56,6 +68,7 @@ class QueryHook {
     stats::Tally writes;
     stats::Tally rewritten;
     stats::Tally refused;
+    stats::Tally captured;  // statements whose rows were captured
     std::atomic<std::uint64_t> last_fingerprint{0};  // of the last Query or Parse
   };
   const Counters& counters() const noexcept { return counters_; }
@@ -69,37 +82,71 @@ class QueryHook {
   }
 
  private:
+  // What the replies of one statement need: names to restore, and whether
+  // pgshift's capture column ends its rows.
+  enum class Extra : std::uint8_t {
+    none,
+    column,  // the client's own RETURNING comes first: drop the last field
+    rows,    // the client asked for no rows: drop them all (a Describe gets NoData)
+  };
+  struct Shape {
+    RenamesPtr renames;
+    Extra extra = Extra::none;
+    bool executed = false;  // a portal's: an Execute ran it (a captured one runs to its end at once)
+    bool empty() const noexcept { return !renames && extra == Extra::none; }
+  };
   struct Expected {
-    enum class Kind : std::uint8_t { query, describe, sync } kind;
-    std::vector<RenamesPtr> statements;  // query: per statement; describe: one
-    std::size_t next = 0;                // query: statement the next reply is for
+    enum class Kind : std::uint8_t { query, describe, execute, sync };
+    explicit Expected(Kind k) : kind(k) {}
+    Expected(Kind k, Shape s) : kind(k), one(std::move(s)) {}
+    Kind kind;
+    Shape one;                   // describe, execute
+    std::vector<Shape> statements;  // query: per statement
+    std::size_t next = 0;        // query: statement the next reply is for
+    // execute of a captured statement with a RETURNING of the client's:
+    std::uint32_t max_rows = 0;  // the client's row limit (pgshift asked for every row)
+    std::uint32_t rows = 0;      // rows of it passed to the client
+    std::string portal;          // where rows past the limit wait for the next Execute
+    bool leftovers = false;      // this Execute is answered from those
+  };
+  // Rows of a captured portal past the client's row limit, and its tag.
+  struct Leftovers {
+    std::deque<std::string> rows;  // DataRow messages, capture column removed
+    std::string tag;
   };
 
   Verdict query(const protocol::Frame& f, WriteBatch& out);
   Verdict parse(const protocol::Frame& f, WriteBatch& out);
-  void bind(const protocol::Frame& f);
+  Verdict bind(const protocol::Frame& f, WriteBatch& out);
   void describe(const protocol::Frame& f);
+  Verdict execute(const protocol::Frame& f, WriteBatch& out);
   void close(const protocol::Frame& f);
   // The renames for the rows of statement `i`, after applying what it does
   // to SQL-level prepared statements and cursors (PREPARE, DECLARE, ...).
   RenamesPtr renames_for(const rewrite::Analysis& a, std::size_t i);
+  static Extra extra_for(const rewrite::Analysis& a, std::size_t i);
   // Counts and logs; returns the SQL to send instead, or nullptr to keep it.
   const std::string* decide(std::string_view sql, const rewrite::Analysis& a);
   Verdict row_description(const protocol::Frame& f, WriteBatch& out);
-  void finished_statement();
-  void ready_for_query();
-  bool tracking() const noexcept { return rewriter_->has_rules(); }
+  Verdict data_row(const protocol::Frame& f, WriteBatch& out);
+  Verdict completed(const protocol::Frame& f, WriteBatch& out);
+  void ready_for_query(const protocol::Frame& f);
+  bool tracking() const noexcept { return capture_ || rewriter_->has_rules(); }
   void learn_outputs(const protocol::ParseView& p, const rewrite::Analysis& a);
+  const Shape* current_shape() const noexcept;
 
   rewrite::Rewriter* rewriter_;
   bool strict_;
+  const rewrite::Context* context_ = nullptr;
+  bool capture_ = false;
   const rewrite::Analysis* last_ = nullptr;
   Counters counters_;
   std::string refusal_;  // the replacement text of a refused statement
-  // Output renames by prepared statement and by portal; as in PostgreSQL,
-  // PREPARE shares the namespace with Parse, and DECLARE with Bind.
-  std::unordered_map<std::string, RenamesPtr> statements_;
-  std::unordered_map<std::string, RenamesPtr> portals_;
+  // Output renames and capture by prepared statement and by portal; as in
+  // PostgreSQL, PREPARE shares the namespace with Parse, and DECLARE with Bind.
+  std::unordered_map<std::string, Shape> statements_;
+  std::unordered_map<std::string, Shape> portals_;
+  std::unordered_map<std::string, Leftovers> leftovers_;  // by portal
   std::deque<Expected> expected_;
   // Syncs sent while nothing was expected: their ReadyForQuery come before
   // anything in expected_, so a count is enough (the common prepared-statement

@@ -56,6 +56,7 @@ struct Session::ClientSide {
       return Verdict::hold;
     }
     if (s.settings_version_ != s.thread_.version) [[unlikely]] s.adopt_settings();  // a reload
+    if (s.catalog_wait_) return Verdict::hold;  // its database's catalog is being read
     // The reads phase: a read-only unit starting here may go to the target
     // (hold it while the server side changes connection).
     if (s.route_ == Route::none && s.switchable_ && s.at_transaction_boundary() && s.route_read(f)) return Verdict::hold;
@@ -78,7 +79,10 @@ struct Session::ClientSide {
       default:
         break;
     }
+    const bool analysed = s.uses_catalog_ && (f.type == 'Q' || f.type == 'P');
+    if (analysed) s.catalog_before(f);          // the newest catalog
     const Verdict v = s.hook_.on_client(f, out);  // classify, rewrite
+    if (analysed) s.catalog_after(f);           // search_path, DDL
     if (s.switchable_) s.note_client_message(f);  // what a cutover must carry over
     if (s.recorder_) {
       s.recorder_->on_client(f, s.hook_.last_analysis());  // mirror what commits
@@ -127,7 +131,8 @@ struct Session::ServerSide {
         break;
     }
     if (s.recorder_) s.recorder_->on_server(f);
-    const Verdict v = s.hook_.on_server(f, out);  // restore renamed output column names
+    if (s.uses_catalog_) s.catalog_reply(f);
+    const Verdict v = s.hook_.on_server(f, out);  // restore renamed output names, drop capture columns
     // A cutover waits for this boundary: forward the ReadyForQuery, then stop.
     // ... and so does a routed read, whose connection goes back here.
     if (boundary && v == Verdict::forward && (s.route_ == Route::active || s.hold_here())) return Verdict::stop_after;
@@ -468,6 +473,7 @@ awaitable<bool> Session::relay_authentication() {
         co_return false;
       }
       start_mirroring();
+      setup_catalog();
       co_return true;
     }
     if (needs_reply && !co_await relay_auth_reply()) co_return false;

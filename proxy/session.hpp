@@ -24,6 +24,7 @@
 #include "protocol/startup.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/backend.hpp"
+#include "proxy/catalog_loader.hpp"
 #include "proxy/context.hpp"
 #include "proxy/cutover/switch.hpp"
 #include "proxy/pump.hpp"
@@ -150,6 +151,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // A reload published new settings on this thread: adopt them (and their
   // rewriters) when no reply is pending, so the next statement uses them.
   void adopt_settings();
+  // ---- the catalog and the search_path (session_catalog.cpp) ----
+  void setup_catalog();                     // once logged in
+  void catalog_before(const protocol::Frame& f);  // a Query or Parse the hook is about to analyse
+  void catalog_after(const protocol::Frame& f);   // ... analysed: SET search_path, DDL
+  void catalog_reply(const protocol::Frame& f);   // a server reply: commit or rollback, DDL done
+  void catalog_switched();                  // a cutover moved the session to the other server
+  void update_contexts();
+  void wait_for_catalog(CatalogLoader::Entry& e, std::uint64_t after);
+  void catalog_ready(std::uint64_t wait);
+  void catalog_gave_up();
+  std::vector<std::string> effective_path() const;
 
   // ---- helpers ----
   // Sets the FATAL error sent to the client just before closing. Kept apart
@@ -223,6 +235,23 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer client_side_wake_;  // a held client message waits on it
 
   bool forwarding_ = false;
+
+  // The catalog and search_path statements are analysed with (by side: the
+  // serving server's for the hook, the other's for the recorder).
+  bool uses_catalog_ = false;   // rename rules or exact mirroring: the analysis depends on them
+  bool capture_ = false;        // exact mirroring of this session's writes
+  std::array<CatalogLoader::Entry*, 2> catalog_entries_{};
+  std::array<std::uint64_t, 2> catalog_seen_{};  // generations the contexts hold
+  std::array<rewrite::Context, 2> contexts_;
+  std::optional<std::vector<std::string>> startup_path_;  // from the startup packet
+  std::optional<std::vector<std::string>> committed_path_, current_path_, local_path_;  // nullopt: the default
+  bool path_unknown_ = false;    // set_config() and the like: not followed
+  bool path_changed_ = false;    // in this unit (until the next idle ReadyForQuery)
+  bool unit_commit_ = false, unit_rollback_ = false, unit_error_ = false;
+  bool ddl_sent_ = false;        // DDL since the last idle ReadyForQuery: read the catalog again after it
+  bool catalog_wait_ = false;    // the client's next message waits for a catalog
+  std::uint64_t catalog_wait_id_ = 0;
+  std::chrono::steady_clock::time_point catalog_deadline_{};
 
   // The reads phase: a connection to the target for read-only units.
   Route route_ = Route::none;

@@ -118,13 +118,23 @@ std::vector<std::string_view> Session::named_parses() const {
 }
 
 // The Parse a server gets for the client's `parse`: its SQL rewritten by
-// that server's rename rules, as the query hook would send it there.
+// that server's rename rules, as the query hook would send it there once
+// that server serves: with its catalog and the session's search_path, and
+// with exact mirroring's capture column, since after the swap the hook
+// hides that column from what the statement returns and the recorder takes
+// the rows it wrote from it.
 std::string Session::parse_for(config::Side side, const protocol::Frame& parse) const {
   protocol::ParseView p;
   if (!p.parse(parse)) return std::string(parse.bytes);
   rewrite::Rewriter& r = *rewriters_[static_cast<std::size_t>(side)];
-  if (!r.has_rules()) return std::string(parse.bytes);
-  const rewrite::Analysis& a = r.analyze(p.sql);
+  if (!r.has_rules() && !capture_) return std::string(parse.bytes);
+  rewrite::Context serving;
+  if (uses_catalog_) {
+    serving = contexts_[static_cast<std::size_t>(side)];
+    serving.capture = capture_;
+    serving.rehash();
+  }
+  const rewrite::Analysis& a = r.analyze(p.sql, uses_catalog_ ? &serving : nullptr);
   if (!a.warning.empty() || !a.changed()) return std::string(parse.bytes);
   std::string out;
   protocol::append_parse(out, p.name, a.rewritten, p.types);
@@ -467,6 +477,7 @@ void Session::commit() {
   shared_side_ = side_;
   ctx_.cancels.update(client_key_, CancelTarget{server_->endpoint, server_->pid, server_->key});
   const std::vector<std::string_view> named = named_parses();
+  catalog_switched();
   hook_.rebind(*rewriters_[static_cast<std::size_t>(side_)], named);
   if (recorder_) recorder_->retarget(*rewriters_[static_cast<std::size_t>(config::other(side_))], named);
   // The client learns the parameters that differ on its new server.
@@ -530,9 +541,10 @@ void Session::report_done(Decision d, bool ok, std::string why) {
 }
 
 awaitable<void> Session::released() {
-  while ((switch_ == SwitchState::held || route_ == Route::asked) && !stopping_) {
-    client_side_wake_.expires_at(Clock::time_point::max());
+  while ((switch_ == SwitchState::held || route_ == Route::asked || catalog_wait_) && !stopping_) {
+    client_side_wake_.expires_at(catalog_wait_ ? catalog_deadline_ : Clock::time_point::max());
     co_await client_side_wake_.async_wait(use_tuple);
+    if (catalog_wait_ && Clock::now() >= catalog_deadline_) catalog_gave_up();
   }
 }
 

@@ -26,17 +26,26 @@ constexpr std::size_t max_in_flight = 256;       // transactions sent and not ye
 constexpr std::size_t batch_bytes = 64 * 1024;   // written at once, at most (about)
 
 // Outcomes of writes compare by command tag (with its row count) and by
-// error against success (SQLSTATE); rows of RETURNING are not kept.
-shadow::Comparison compare_outcome(const shadow::Outcome& p, const shadow::Outcome& s) {
+// error against success (SQLSTATE); with `count_only` (a captured statement,
+// which the shadow ran as pgshift's own) by the row count alone.
+shadow::Comparison compare_outcome(const shadow::Outcome& p, const shadow::Outcome& s, bool count_only = false) {
   shadow::Comparison c;
   if (p.error.has_value() != s.error.has_value() || (p.error && p.error->sqlstate != s.error->sqlstate)) {
     c.match = false;
     c.reason = "error";
-  } else if (!p.error && p.tag != s.tag) {
+  } else if (!p.error && !count_only && p.tag != s.tag) {
+    c.match = false;
+    c.reason = "tag";
+  } else if (!p.error && count_only && shadow::parse_tag(p.tag).count != shadow::parse_tag(s.tag).count) {
     c.match = false;
     c.reason = "tag";
   }
   return c;
+}
+
+// A transaction the shadow rolled back: its COMMIT came back as ROLLBACK.
+bool rolled_back(const shadow::StatementOutcome& p, const shadow::Outcome& s) {
+  return !p.sqlstate && p.tag == "COMMIT" && !s.error && s.tag == "ROLLBACK";
 }
 
 shadow::Outcome outcome_of(const shadow::StatementOutcome& o) {
@@ -339,13 +348,15 @@ awaitable<void> ShadowApplier::report_status() {
     timer.expires_after(status_interval_);
     co_await timer.async_wait(use_tuple);
     const shadow::Status s = mirror_.status();
+    const std::string catalog = catalog_summary ? catalog_summary() : std::string();
     spdlog::info(
         "shadow: committed={} applied={} pending={} ({} bytes) lag={:.2f}s dropped={} compared={} mismatches={} "
-        "connected={} diverged={}{}{}{}",
+        "captured={} not_exact={} connected={} diverged={}{}{}{}{}",
         s.committed, s.applied, s.pending, s.pending_bytes, s.lag_seconds, s.dropped, s.statements_compared,
-        s.mismatches, s.connected ? "yes" : "no", s.diverged ? "yes" : "no",
-        s.diverged ? " (" + s.diverged_reason + ")" : std::string(), s.mismatches ? worst_statements() : std::string(),
-        gate_ ? fmt::format(" reads_skipped={}", s.reads_skipped) : std::string());
+        s.mismatches, s.captured, s.not_exact, s.connected ? "yes" : "no", s.diverged ? "yes" : "no",
+        s.diverged ? " (" + s.diverged_reason + ")" : std::string(), catalog.empty() ? "" : " catalog=" + catalog,
+        gate_ ? fmt::format(" reads_skipped={}", s.reads_skipped) : std::string(),
+        s.mismatches ? worst_statements() : std::string());
   }
 }
 
@@ -427,7 +438,9 @@ awaitable<bool> ShadowApplier::read_outcome(Connection& c, InFlight& f) {
   }
   const Compared result = compare(*f.t, outcomes, true);
   if (result.failed) report_failed(*f.t, outcomes);
-  mirror_.applied(*f.t, std::min(outcomes.size(), f.t->primary.size()), result.mismatched, result.failed);
+  mirror_.applied(*f.t, std::min(outcomes.size(), f.t->primary.size()), result.mismatched, result.failed,
+                  result.not_exact);
+  if (f.t->ddl && on_schema_change && f.t->origin) on_schema_change(f.t->origin->database);
   co_return true;
 }
 
@@ -496,45 +509,74 @@ awaitable<bool> ShadowApplier::moved_on(const shadow::Transaction& t, const std:
   co_return true;
 }
 
-// A write the primary committed that the shadow refused: the shadow no longer
-// holds every write, which the cutover's catch-up check must know.
+// A write the primary committed that the shadow refused or rolled back: the
+// shadow no longer holds every write, which the cutover's catch-up check
+// must know. Warned about once per statement fingerprint.
 void ShadowApplier::report_failed(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes) {
+  std::string what = "failed on the shadow";
   std::string sqlstate = "?";
   std::uint64_t fingerprint = 0;
+  std::string text;
   for (std::size_t i = 0; i < outcomes.size() && i < t.primary.size(); ++i) {
     if (outcomes[i].error && !t.primary[i].sqlstate) {
       sqlstate = outcomes[i].error->sqlstate;
       fingerprint = t.primary[i].fingerprint;
+      text = t.primary[i].text;
+      if (!outcomes[i].error->message.empty()) what += ": " + outcomes[i].error->message;
+      break;
+    }
+    if (rolled_back(t.primary[i], outcomes[i])) {
+      what = "was rolled back on the shadow";
+      fingerprint = t.primary[i].fingerprint;
       break;
     }
   }
-  const std::string why = fmt::format("a transaction that committed on the primary failed on the shadow "
-                                      "(SQLSTATE {}, statement {:016x})", sqlstate, fingerprint);
-  if (!mirror_.status().diverged) spdlog::warn("shadow: {}: the shadow is now diverged", why);
+  const std::string why = fmt::format("a transaction that committed on the primary {} (SQLSTATE {}, statement {:016x})",
+                                      what, sqlstate, fingerprint);
+  const bool first = failed_fingerprints_.size() < 10000 && failed_fingerprints_.insert(fingerprint).second;
+  if (first) spdlog::warn("shadow: {}: the shadow is diverged{}{:.200}", why, text.empty() ? "" : ": ", text);
   mirror_.mark_diverged(why);
+}
+
+void ShadowApplier::log_not_exact(const shadow::StatementOutcome& p) {
+  spdlog::warn("shadow: not exact: statement {:016x} ({}); mirrored as it is, counted: {:.200}", p.fingerprint,
+               p.inexact, p.text);
 }
 
 ShadowApplier::Compared ShadowApplier::compare(const shadow::Transaction& t,
                                                const std::vector<shadow::Outcome>& outcomes, bool log) {
+  using Compare = shadow::StatementOutcome::Compare;
   Compared result;
   std::size_t& mismatched = result.mismatched;
   const std::size_t n = std::max(outcomes.size(), t.primary.size());
   for (std::size_t i = 0; i < n; ++i) {
-    static const shadow::StatementOutcome none{"(not run)", std::nullopt, 0, {}};
+    static const shadow::StatementOutcome none = [] {
+      shadow::StatementOutcome o;
+      o.tag = "(not run)";
+      return o;
+    }();
     const shadow::StatementOutcome& p = i < t.primary.size() ? t.primary[i] : none;
+    if (log && !t.read && !p.inexact.empty()) {
+      ++result.not_exact;
+      if (log_.count_not_exact(p.fingerprint)) log_not_exact(p);
+    }
     if (rules_.ignores(p.fingerprint)) continue;
     shadow::Outcome missing;
     missing.tag = "(not run)";
     const shadow::Outcome& sh = i < outcomes.size() ? outcomes[i] : missing;
-    // A sampled read compares its rows; a write its tag and error.
+    // A sampled read compares its rows; a write its tag and error, and the
+    // rows it returned when it is deterministic.
     const bool rows = t.read && i < t.primary_rows.size();
-    const shadow::Outcome primary = rows ? shadow::Outcome{} : outcome_of(p);
-    const shadow::Outcome& pr = rows ? t.primary_rows[i] : primary;
+    const bool returned = !t.read && p.compare == Compare::rows && p.returned;
+    const shadow::Outcome primary = rows || returned ? shadow::Outcome{} : outcome_of(p);
+    const shadow::Outcome& pr = rows ? t.primary_rows[i] : returned ? *p.returned : primary;
     const bool ordered = i < t.ordered.size() && t.ordered[i];
-    const shadow::Comparison c = rows ? shadow::compare(pr, sh, ordered, rules_) : compare_outcome(pr, sh);
+    const shadow::Comparison c = rows       ? shadow::compare(pr, sh, ordered, rules_)
+                                 : returned ? shadow::compare(pr, sh, false, rules_)
+                                            : compare_outcome(pr, sh, p.compare == Compare::count);
     if (log) log_.record(shadow::Statement{t.session, p.fingerprint, p.text, {}}, pr, sh, c);
     if (!c.match) ++mismatched;
-    if (!t.read && sh.error && !p.sqlstate && i < outcomes.size()) result.failed = true;
+    if (!t.read && i < outcomes.size() && ((sh.error && !p.sqlstate) || rolled_back(p, sh))) result.failed = true;
   }
   return result;
 }

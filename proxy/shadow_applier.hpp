@@ -19,8 +19,10 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <functional>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "config/config.hpp"
 #include "proxy/server_conn.hpp"
@@ -51,6 +53,11 @@ class ShadowApplier {
   // transaction on (posted to the applier's thread; any thread).
   void reconfigure(std::shared_ptr<const Settings> s);
   const shadow::MismatchLog& mismatch_log() const noexcept { return log_; }
+  // Called (on the applier's thread) once a transaction that changed the
+  // schema of `database` was applied, so its catalog is read again; and for
+  // the status line, a summary of the catalogs. Set before start().
+  std::function<void(const std::string& database)> on_schema_change;
+  std::function<std::string()> catalog_summary;
 
  private:
   // A transaction sent and not yet answered, after its session's settings
@@ -101,6 +108,7 @@ class ShadowApplier {
   awaitable<Ready> skip_to_ready(Connection& c);
   struct Compared {
     std::size_t mismatched = 0;
+    std::size_t not_exact = 0;
     bool failed = false;  // a write that committed on the primary failed here
   };
   Compared compare(const shadow::Transaction& t, const std::vector<shadow::Outcome>& outcomes, bool log);
@@ -123,6 +131,7 @@ class ShadowApplier {
   awaitable<void> watch();
   awaitable<void> report_status();
   std::string worst_statements() const;
+  void log_not_exact(const shadow::StatementOutcome& p);
 
   const config::Config& cfg_;
   // What a reload may change (applier thread only): the timeouts in effect.
@@ -148,6 +157,7 @@ class ShadowApplier {
   ConnectionPtr batch_to_;      // transactions appended to batch_, not written yet
   std::string batch_;
   std::chrono::steady_clock::time_point retry_after_{};
+  std::unordered_set<std::uint64_t> failed_fingerprints_;  // warned about once each
   std::unique_ptr<sync::ReadGate> gate_;  // logical mode: reads wait for the stream
   std::unordered_map<std::string, ConnectionPtr> rereads_;  // logical mode: to the primary, by login key
 };

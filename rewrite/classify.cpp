@@ -12,7 +12,15 @@ struct CallEffects {
   bool writes = false;
   bool session = false;
   bool lock = false;
+  bool path = false;  // set_config('search_path', ...)
 };
+
+// set_config's first argument, when it is a string constant.
+std::string_view set_config_name(const PgQuery__FuncCall* f) {
+  if (f->n_args == 0 || f->args[0]->node_case != PG_QUERY__NODE__NODE_A_CONST) return {};
+  const PgQuery__AConst* c = f->args[0]->a_const;
+  return c->val_case == PG_QUERY__A__CONST__VAL_SVAL && c->sval ? str(c->sval->sval) : std::string_view("?");
+}
 
 void scan_calls(const ProtobufCMessage* m, const std::vector<std::string>& writing, CallEffects& fx) {
   if (const PgQuery__Node* n = pg::as_node(m)) {
@@ -20,7 +28,11 @@ void scan_calls(const ProtobufCMessage* m, const std::vector<std::string>& writi
       const std::string_view name = pg::last_name(n->func_call->funcname, n->func_call->n_funcname);
       if (std::find(writing.begin(), writing.end(), name) != writing.end()) fx.writes = true;
       if (name.starts_with("pg_advisory") || name.starts_with("pg_try_advisory")) fx.session = fx.lock = true;
-      if (name == "set_config") fx.session = true;
+      if (name == "set_config") {
+        fx.session = true;
+        const std::string_view setting = set_config_name(n->func_call);
+        fx.path = fx.path || setting == "search_path" || setting == "?";
+      }
     }
     // A data-modifying statement anywhere (a CTE), or a row lock or SELECT
     // INTO at any level, makes the query a write.
@@ -49,11 +61,48 @@ StatementInfo make(StatementKind kind, bool writes, bool session = false) {
 
 // SET and RESET. SET LOCAL and SET TRANSACTION last until the transaction
 // ends and change no session state.
+// What SET/RESET does to search_path. A SET's arguments are each one schema
+// name, as PostgreSQL keeps them (identifiers folded, strings as written).
+void path_change(const PgQuery__VariableSetStmt* v, StatementInfo& s) {
+  const std::string_view name = pg::str(v->name);
+  if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
+    if (!v->is_local) s.path_change = PathChange::reset;
+    return;
+  }
+  if (name != "search_path") return;
+  switch (v->kind) {
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE:
+      s.path_change = v->is_local ? PathChange::set_local : PathChange::set;
+      for (std::size_t i = 0; i < v->n_args; ++i) {
+        const PgQuery__Node* a = v->args[i];
+        if (a->node_case != PG_QUERY__NODE__NODE_A_CONST || a->a_const->val_case != PG_QUERY__A__CONST__VAL_SVAL ||
+            !a->a_const->sval) {
+          s.path_change = PathChange::unknown;
+          s.path.clear();
+          return;
+        }
+        s.path.emplace_back(str(a->a_const->sval->sval));
+      }
+      return;
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT:
+    case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET:
+      // SET LOCAL ... TO DEFAULT lasts until the transaction ends: not followed.
+      s.path_change = v->is_local ? PathChange::unknown : PathChange::reset;
+      return;
+    default:
+      s.path_change = PathChange::unknown;  // FROM CURRENT
+  }
+}
+
 StatementInfo classify_set(const PgQuery__VariableSetStmt* v) {
   const std::string_view name = pg::str(v->name);
-  if (v->is_local || (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI && name == "TRANSACTION"))
-    return make(StatementKind::session, false, false);
+  if (v->is_local || (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI && name == "TRANSACTION")) {
+    StatementInfo s = make(StatementKind::session, false, false);
+    path_change(v, s);
+    return s;
+  }
   StatementInfo s = make(StatementKind::session, false, true);
+  path_change(v, s);
   if (name == "role" || name == "session_authorization") return s;  // RESET ALL leaves these alone
   switch (v->kind) {
     case PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL:
@@ -73,10 +122,15 @@ StatementInfo classify_set(const PgQuery__VariableSetStmt* v) {
 StatementInfo classify_query(const PgQuery__Node* q, const std::vector<std::string>& writing) {
   CallEffects fx;
   scan_calls(&q->base, writing, fx);  // also sees q itself when it is INSERT/UPDATE/DELETE/MERGE
-  if (fx.writes) return make(StatementKind::write, true);
+  if (fx.writes) {
+    StatementInfo s = make(StatementKind::write, true);
+    if (fx.path) s.path_change = PathChange::unknown;
+    return s;
+  }
   if (fx.session) {
     StatementInfo s = make(StatementKind::session, false, true);
     s.lock = fx.lock;
+    if (fx.path) s.path_change = PathChange::unknown;
     return s;
   }
   return make(StatementKind::read_only, false);
@@ -138,7 +192,11 @@ StatementInfo classify(const PgQuery__Node* n, const std::vector<std::string>& w
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
       return classify_set(n->variable_set_stmt);
-    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+    case PG_QUERY__NODE__NODE_DISCARD_STMT: {
+      StatementInfo s = make(K::session, false, true);
+      if (n->discard_stmt->target == PG_QUERY__DISCARD_MODE__DISCARD_ALL) s.path_change = PathChange::reset;
+      return s;
+    }
     case PG_QUERY__NODE__NODE_PREPARE_STMT:
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
     case PG_QUERY__NODE__NODE_LISTEN_STMT:

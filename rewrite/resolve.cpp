@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "rewrite/capture.hpp"
+
 namespace pgshift::rewrite {
 namespace {
 
@@ -106,8 +108,14 @@ constexpr int max_walk_depth = 2000;
 class Resolver {
  public:
   Resolver(const RuleSet& rules, std::string_view sql, const std::vector<pg::Token>& tokens, int end,
-           Resolution& out)
-      : rules_(rules), sql_(sql), tokens_(tokens), end_(std::min(end, static_cast<int>(tokens.size()))), out_(out) {}
+           Resolution& out, const Catalog* catalog, const std::vector<std::string>* path)
+      : rules_(rules),
+        sql_(sql),
+        tokens_(tokens),
+        end_(std::min(end, static_cast<int>(tokens.size()))),
+        out_(out),
+        catalog_(catalog),
+        path_(path) {}
 
   void statement(const PgQuery__Node* n) {
     switch (n->node_case) {
@@ -343,6 +351,8 @@ class Resolver {
       walk(&c->where_clause->base, l);
     }
     const std::vector<Renamed>* renames = rules_.find(schema_of(c->relation), str(c->relation->relname));
+    // The catalog knows COPY's columns, but a COPY without a list sends
+    // them by position: nothing to rename either way.
     if (!renames) return;
     if (c->is_from && std::any_of(renames->begin(), renames->end(), [](const Renamed& r) { return r.expand; }))
       warn("COPY into a table in the expand phase is not dual-written");
@@ -356,8 +366,35 @@ class Resolver {
 
   // ---- FROM items ----
 
-  static std::string schema_of(const PgQuery__RangeVar* rv) {
-    return rv->schemaname && *rv->schemaname ? std::string(rv->schemaname) : std::string("public");
+  // The schema of a table: as written, else the first of the search_path
+  // that has it (with a catalog), else public.
+  std::string schema_of(const PgQuery__RangeVar* rv) const {
+    if (rv->schemaname && *rv->schemaname) return std::string(rv->schemaname);
+    if (const CatalogTable* t = lookup_table(catalog_, path_, rv)) return t->schema;
+    return "public";
+  }
+
+  // The columns of a catalog table, with its rename rules: what a rule
+  // renames is known by its old name (and the new name works too). With
+  // `skip` column aliases, the first columns are known by those instead.
+  static Shape catalog_shape(const CatalogTable& t, const std::vector<Renamed>* renames, std::size_t skip = 0,
+                             PgQuery__Node* const* aliases = nullptr) {
+    Shape s;
+    s.opaque = false;
+    for (std::size_t i = 0; i < t.columns.size(); ++i) {
+      if (i < skip) {
+        if (aliases[i]->node_case == PG_QUERY__NODE__NODE_STRING) s.known.emplace_back(str(aliases[i]->string->sval));
+      } else {
+        s.known.push_back(t.columns[i].name);
+      }
+    }
+    if (!renames) return s;
+    for (const Renamed& r : *renames) {
+      // The column the rule's old name stands for: `to` (contract) or `from` (expand).
+      const int at = t.column(r.expand ? r.from : r.to);
+      if (at < 0 || static_cast<std::size_t>(at) >= skip) s.renamed.push_back(r);
+    }
+    return s;
   }
 
   // A FROM item or DML target; `env` is null for DML targets, which are
@@ -368,14 +405,21 @@ class Resolver {
     const std::string_view rel = str(rv->relname);
     s.refname = rv->alias ? std::string(str(rv->alias->aliasname)) : std::string(rel);
     const Cte* cte = (!rv->schemaname || !*rv->schemaname) && env ? env->find(rel) : nullptr;
+    const CatalogTable* known = nullptr;
     if (cte) {
       s.shape = cte->shape;
     } else {
-      s.schema = schema_of(rv);
+      known = lookup_table(catalog_, path_, rv);
+      s.schema = known ? known->schema : schema_of(rv);
       s.table = rel;
-      if (const std::vector<Renamed>* r = rules_.find(s.schema, s.table)) s.shape.renamed = *r;
+      const std::vector<Renamed>* r = rules_.find(s.schema, s.table);
+      if (known) s.shape = catalog_shape(*known, r);
+      else if (r) s.shape.renamed = *r;
     }
-    if (rv->alias && rv->alias->n_colnames > 0) {
+    if (known && rv->alias && rv->alias->n_colnames > 0 && rv->alias->n_colnames <= known->columns.size()) {
+      // FROM t AS a(x, y): with the catalog the aliased columns are known by position.
+      s.shape = catalog_shape(*known, rules_.find(s.schema, s.table), rv->alias->n_colnames, rv->alias->colnames);
+    } else if (rv->alias && rv->alias->n_colnames > 0) {
       // FROM t AS a(x, y): the leading columns take new names; keep it simple and exact.
       if (!s.shape.renamed.empty()) warn("a renamed table is given column aliases");
       s.shape = named_columns(rv->alias->colnames, rv->alias->n_colnames);
@@ -909,6 +953,8 @@ class Resolver {
   const std::vector<pg::Token>& tokens_;
   int end_;  // first token after the statement
   Resolution& out_;
+  const Catalog* catalog_;                 // null: columns of tables are unknown
+  const std::vector<std::string>* path_;  // null: unqualified tables are public
   int depth_ = 0;
 };
 
@@ -927,8 +973,9 @@ const std::vector<Renamed>* RuleSet::find(std::string_view schema, std::string_v
 }
 
 void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
-             const std::vector<pg::Token>& tokens, int end, Resolution& out) {
-  Resolver(rules, sql, tokens, end, out).statement(stmt);
+             const std::vector<pg::Token>& tokens, int end, Resolution& out, const Catalog* catalog,
+             const std::vector<std::string>* path) {
+  Resolver(rules, sql, tokens, end, out, catalog, path).statement(stmt);
 }
 
 }  // namespace pgshift::rewrite

@@ -52,8 +52,12 @@ struct Resolution {
   std::string warning;  // set when the statement must not be rewritten
 };
 
-// `end` is the index of the first token after the statement.
+// `end` is the index of the first token after the statement. With a
+// `catalog`, tables resolve through `path` (null: not known, then public)
+// and their columns are known; without one, as described in README "Column
+// renames".
 void resolve(const PgQuery__Node* stmt, const RuleSet& rules, std::string_view sql,
-             const std::vector<pg::Token>& tokens, int end, Resolution& out);
+             const std::vector<pg::Token>& tokens, int end, Resolution& out, const Catalog* catalog = nullptr,
+             const std::vector<std::string>* path = nullptr);
 
 }  // namespace pgshift::rewrite

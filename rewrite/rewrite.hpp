@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rewrite/catalog.hpp"
+
 namespace pgshift::rewrite {
 
 enum class StatementKind : std::uint8_t {
@@ -43,6 +45,16 @@ enum class TxnControl : std::uint8_t {
 // RESET ALL undoes count (not SET ROLE or SESSION AUTHORIZATION, not SET LOCAL).
 enum class Setting : std::uint8_t { none, set, reset, reset_all };
 
+// What a statement does to search_path, which decides the table an
+// unqualified name means.
+enum class PathChange : std::uint8_t {
+  none,
+  set,        // SET [SESSION] search_path: `path` holds the new value
+  set_local,  // SET LOCAL search_path, until the transaction ends
+  reset,      // RESET search_path, SET search_path TO DEFAULT, RESET ALL, DISCARD ALL
+  unknown,    // set_config(), SET ... FROM CURRENT: the value is not known here
+};
+
 struct StatementInfo {
   StatementKind kind = StatementKind::unparseable;
   TxnControl txn = TxnControl::none;
@@ -52,6 +64,8 @@ struct StatementInfo {
   bool ordered = false;        // a query whose rows come in a defined order (ORDER BY)
   Setting setting = Setting::none;
   std::string setting_name;    // the parameter SET or RESET ("timezone", "search_path"...)
+  PathChange path_change = PathChange::none;
+  std::vector<std::string> path;  // PathChange::set/set_local: the schema names, as PostgreSQL keeps them
   std::uint32_t begin = 0;     // byte range of the statement in the text
   std::uint32_t end = 0;
 };
@@ -90,6 +104,59 @@ struct NamedOutputs {
   std::vector<OutputRename> outputs;  // prepare/declare: its query's renames
 };
 
+// How the shadow gets a write so that it ends up exactly as the primary
+// ([shadow] exact; see README "Shadow database").
+struct Capture {
+  enum class Mode : std::uint8_t {
+    replay,   // deterministic: the shadow runs the statement itself
+    rows,     // the primary's statement returns the rows it wrote (after a marker column);
+              // the shadow gets them as explicit values
+    inexact,  // the shadow runs the statement, which may give other values there (`reason`)
+  };
+  enum class Op : std::uint8_t {
+    insert,  // INSERT INTO t (cols) VALUES ...
+    upsert,  // ... ON CONFLICT (primary key) DO UPDATE SET every other column
+    remove,  // DELETE FROM t WHERE (primary key) IN (...)
+  };
+  Mode mode = Mode::replay;
+  Op op = Op::insert;
+  bool client_returning = false;  // rows: the client's own RETURNING comes before the marker
+  // replay: the statement may return other rows on the shadow (SELECT
+  // nextval(...)), so only its command tag is compared.
+  bool nondeterministic = false;
+  std::shared_ptr<const CatalogTable> table;  // rows: the table written, as the catalog had it
+  std::string reason;                         // inexact: why
+};
+
+// The name of the column a captured statement's rows end with; everything
+// from it on is pgshift's, never the client's.
+inline constexpr std::string_view capture_marker = "pgshift$capture";
+
+// What a statement's meaning depends on beyond its text: the catalog of the
+// database and the session's search_path. A Rewriter given no context (or
+// one without a catalog) resolves as without a catalog: unqualified tables
+// are public, columns of tables are unknown.
+struct Context {
+  CatalogPtr catalog;                    // null: no catalog for this server
+  std::vector<std::string> path;         // the effective search_path, schema names
+  std::vector<std::string> default_path; // what RESET brings back
+  std::string user;                      // what "$user" stands for
+  bool path_known = true;                // false after what could not be followed (set_config...)
+  bool capture = false;                  // decide Capture for writes (exact mirroring)
+  // Other tables with rename rules (on the other server): never captured.
+  const std::vector<std::pair<std::string, std::string>>* renamed_elsewhere = nullptr;
+
+  // Call after changing any of the above: the analysis cache keys on it.
+  void rehash() noexcept;
+  std::uint64_t key() const noexcept { return key_; }
+
+ private:
+  std::uint64_t key_ = 0;  // 0: no context
+};
+
+// search_path as a session would set it (names with "$user"), for `user`.
+std::vector<std::string> expand_path(const std::vector<std::string>& names, std::string_view user);
+
 struct Analysis {
   std::vector<StatementInfo> statements;
   // The rewritten text, or empty when nothing changed.
@@ -98,6 +165,8 @@ struct Analysis {
   std::vector<std::vector<OutputRename>> outputs;
   // Per statement (same order, filled only when rename rules are active).
   std::vector<NamedOutputs> named;
+  // Per statement (same order), filled only when the context asks for capture.
+  std::vector<Capture> captures;
   // Why the statement is left unchanged although it may name a renamed
   // column (ambiguous name, USING/NATURAL join over one, dynamic SQL...).
   std::string warning;
@@ -130,12 +199,15 @@ class Rewriter {
   Rewriter(const Rewriter&) = delete;
   Rewriter& operator=(const Rewriter&) = delete;
 
-  // Classifies and, if rules apply, rewrites `sql` (one or more statements).
-  // The result stays valid until the next call. An analysis larger than the
-  // cache's byte budget is not cached.
-  const Analysis& analyze(std::string_view sql);
+  // Classifies and, if rules apply, rewrites `sql` (one or more statements),
+  // in `context` (the catalog and search_path: see Context). The result
+  // stays valid until the next call. An analysis larger than the cache's
+  // byte budget is not cached.
+  const Analysis& analyze(std::string_view sql, const Context* context = nullptr);
 
   bool has_rules() const noexcept;
+  // Whether a rule names schema.table.
+  bool renames(std::string_view schema, std::string_view table) const noexcept;
 
   // Gives back the memory a statement larger than the cache's budget needed
   // (its result, scratch buffers), which the next analyze() would otherwise

@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <cstring>
 #include <list>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "rewrite/capture.hpp"
 #include "rewrite/classify.hpp"
 #include "rewrite/lexer.hpp"
 #include "rewrite/pg_query.hpp"
@@ -46,6 +48,33 @@ bool Analysis::has_outputs() const noexcept {
   return std::any_of(outputs.begin(), outputs.end(), [](const auto& o) { return !o.empty(); });
 }
 
+void Context::rehash() noexcept {
+  if (!catalog && !capture) {
+    key_ = 0;
+    return;
+  }
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL;
+  auto mix = [&](std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  };
+  mix(catalog ? catalog->generation() : 0);
+  mix(reinterpret_cast<std::uintptr_t>(catalog.get()));
+  mix(capture ? 1 : 2);
+  mix(path_known ? 3 : 4);
+  for (const std::string& p : path) mix(std::hash<std::string>{}(p));
+  mix(path.size());
+  for (const std::string& p : default_path) mix(std::hash<std::string>{}(p));
+  mix(reinterpret_cast<std::uintptr_t>(renamed_elsewhere));
+  key_ = h ? h : 1;
+}
+
+std::vector<std::string> expand_path(const std::vector<std::string>& names, std::string_view user) {
+  std::vector<std::string> out;
+  out.reserve(names.size());
+  for (const std::string& n : names) out.push_back(n == "$user" ? std::string(user) : n);
+  return out;
+}
+
 std::vector<RenameRule> invert(const std::vector<RenameRule>& rules) {
   std::vector<RenameRule> out = rules;
   for (RenameRule& r : out) std::swap(r.from, r.to);
@@ -61,6 +90,7 @@ struct Template {
   std::vector<TokenEdit> edits;                    // empty when warning is set
   std::vector<std::vector<OutputRename>> outputs;
   std::vector<NamedOutputs> named;
+  std::vector<Capture> captures;
   std::string warning;
   std::uint64_t fingerprint = 0;
   // The analysis depends on a literal's value (EXPLAIN (ANALYZE 'on')), so it
@@ -191,13 +221,14 @@ struct Rewriter::Impl {
         normalized(std::max<std::size_t>(options.cache_entries / 2, 1),
                    std::max<std::size_t>(options.cache_bytes / 2, 1)) {}
 
-  Template analyse(const std::string& text, const std::vector<pg::Token>& tokens, std::uint64_t fingerprint);
+  Template analyse(const std::string& text, const std::vector<pg::Token>& tokens, std::uint64_t fingerprint,
+                   const Context* context);
   static void render(const std::vector<TokenEdit>& edits, std::string_view text, const std::vector<pg::Token>& toks,
                      int from, int to, std::string& out, bool additions);
   // Fills `a` (reusing its storage) for `text`, which has the template's tokens.
   void instantiate(const Template& t, std::string_view text, const std::vector<pg::Token>& tokens, Analysis& a);
-  // Caches `a` for text_buf, or returns it from `oversize` when it is larger than the cache's budget.
-  const Analysis& keep(Analysis&& a, std::size_t bytes);
+  // Caches `a` under `cache_key`, or returns it from `oversize` when it is larger than the cache's budget.
+  const Analysis& keep(std::string cache_key, Analysis&& a, std::size_t bytes);
   void shrink_buffers();
   void release_results();
 
@@ -211,14 +242,15 @@ struct Rewriter::Impl {
   std::vector<pg::Token> lexed;   // the cache lexer's
   std::string text_buf;
   std::string key;
-  Analysis scratch;   // the result of a literal-variant hit
-  Analysis oversize;  // the result for a statement too large to cache
+  std::string context_key;  // the context's key and the text, for the exact cache
+  Analysis scratch;         // the result of a literal-variant hit
+  Analysis oversize;        // the result for a statement too large to cache
   Stats stats;
 };
 
-const Analysis& Rewriter::Impl::keep(Analysis&& a, std::size_t bytes) {
+const Analysis& Rewriter::Impl::keep(std::string cache_key, Analysis&& a, std::size_t bytes) {
   if (exact.fits(bytes)) {
-    Analysis& kept = exact.insert(text_buf, std::move(a), bytes);
+    Analysis& kept = exact.insert(std::move(cache_key), std::move(a), bytes);
     shrink_buffers();
     return kept;
   }
@@ -230,6 +262,7 @@ const Analysis& Rewriter::Impl::keep(Analysis&& a, std::size_t bytes) {
 void Rewriter::Impl::shrink_buffers() {
   shrink_scratch(text_buf);
   shrink_scratch(key);
+  shrink_scratch(context_key);
   shrink_scratch(tokens);
   shrink_scratch(lexed);
 }
@@ -241,7 +274,7 @@ void Rewriter::Impl::release_results() {
 }
 
 Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::Token>& toks,
-                                 std::uint64_t fingerprint) {
+                                 std::uint64_t fingerprint, const Context* context) {
   Template t;
   t.fingerprint = fingerprint;
   if (pg::nesting_estimate(toks, text) > options.max_depth) {
@@ -263,6 +296,12 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     t.outputs.emplace_back();
     return t;
   }
+  // The search_path each statement runs with: a SET in the text changes it
+  // for the statements after it, as in PostgreSQL.
+  const Catalog* catalog = context ? context->catalog.get() : nullptr;
+  std::vector<std::string> path;
+  bool path_known = context && context->path_known;
+  if (context) path = context->path;
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     const PgQuery__RawStmt* raw = tree->stmts[i];
     StatementInfo s = raw->stmt ? classify(raw->stmt, options.writing_functions) : unparseable();
@@ -273,20 +312,64 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     if (raw->stmt && raw->stmt->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT &&
         std::any_of(toks.begin() + s.begin, toks.begin() + s.end, [](const pg::Token& k) { return k.literal(); }))
       t.exact_only = true;
-    t.statements.push_back(s);
+    const std::vector<std::string>* statement_path = catalog && path_known ? &path : nullptr;
     Resolution r;
-    if (!rules.empty() && raw->stmt) resolve(raw->stmt, rules, text, toks, static_cast<int>(s.end), r);
+    if (!rules.empty() && raw->stmt)
+      resolve(raw->stmt, rules, text, toks, static_cast<int>(s.end), r, path_known ? catalog : nullptr, statement_path);
     if (!r.warning.empty() && t.warning.empty()) t.warning = std::move(r.warning);
     t.edits.insert(t.edits.end(), r.edits.begin(), r.edits.end());
     t.outputs.push_back(std::move(r.outputs));
     t.named.push_back(std::move(r.named));
+    if (context && context->capture) {
+      Capture c;
+      const int last = s.end > s.begin ? static_cast<int>(s.end) - 1 : -1;
+      plan_capture(raw->stmt, *context, statement_path, rules, last, c, t.edits);
+      if (c.mode != Capture::Mode::replay && !path_known && c.reason.find("search_path") == std::string::npos)
+        c.reason += " (and the session's search_path is not known)";
+      t.captures.push_back(std::move(c));
+    }
+    switch (s.path_change) {
+      case PathChange::set:
+      case PathChange::set_local:
+        path = expand_path(s.path, context ? std::string_view(context->user) : std::string_view());
+        break;
+      case PathChange::reset:
+        if (context) path = context->default_path;
+        break;
+      case PathChange::unknown:
+        path_known = false;
+        break;
+      case PathChange::none:
+        break;
+    }
+    t.statements.push_back(std::move(s));
   }
   if (!t.warning.empty()) {  // never guess: the whole text stays as it is
     t.edits.clear();
     for (auto& o : t.outputs) o.clear();
     for (auto& n : t.named) n.outputs.clear();
+    for (Capture& c : t.captures) {
+      if (c.mode != Capture::Mode::rows) continue;
+      c.mode = Capture::Mode::inexact;
+      c.reason += ", in a statement the rewriter leaves unchanged (" + t.warning + ")";
+      c.table.reset();
+    }
   }
-  std::sort(t.edits.begin(), t.edits.end(), [](const TokenEdit& a, const TokenEdit& b) { return a.token < b.token; });
+  // A rename and the capture column may edit the same (last) token: one edit.
+  std::stable_sort(t.edits.begin(), t.edits.end(),
+                   [](const TokenEdit& a, const TokenEdit& b) { return a.token < b.token; });
+  for (std::size_t i = 1; i < t.edits.size();) {
+    if (t.edits[i].token != t.edits[i - 1].token) {
+      ++i;
+      continue;
+    }
+    TokenEdit& keep = t.edits[i - 1];
+    TokenEdit& more = t.edits[i];
+    if (keep.replacement.empty()) keep.replacement = std::move(more.replacement);
+    keep.prepend.insert(keep.prepend.end(), more.prepend.begin(), more.prepend.end());
+    keep.append.insert(keep.append.end(), more.append.begin(), more.append.end());
+    t.edits.erase(t.edits.begin() + static_cast<std::ptrdiff_t>(i));
+  }
   return t;
 }
 
@@ -305,6 +388,7 @@ void Rewriter::Impl::instantiate(const Template& t, std::string_view text, const
   }
   a.outputs = t.outputs;
   a.named = t.named;
+  a.captures = t.captures;
   a.warning = t.warning;
   a.fingerprint = t.fingerprint;
   a.report_warning = false;
@@ -345,20 +429,39 @@ Rewriter::~Rewriter() = default;
 
 bool Rewriter::has_rules() const noexcept { return !impl_->rules.empty(); }
 
+bool Rewriter::renames(std::string_view schema, std::string_view table) const noexcept {
+  return impl_->rules.find(schema, table) != nullptr;
+}
+
 // Three paths: a text seen before is a hash lookup; the same statement with
 // other literals (simple-protocol applications inline them) costs a pass of
 // the cache lexer and is answered from the shared template without joining
 // the exact cache, which it would only churn; anything else is scanned and
 // parsed by libpg_query, analysed and cached both ways.
-const Analysis& Rewriter::analyze(std::string_view sql) {
+const Analysis& Rewriter::analyze(std::string_view sql, const Context* context) {
   Impl& m = *impl_;
   m.release_results();
-  if (Analysis* hit = m.exact.find(sql)) {
+  // An analysis that depends on the catalog and search_path is cached under
+  // the context's key; without a context (or one that changes nothing) the
+  // text alone is the key, as it costs nothing.
+  if (context && context->key() == 0) context = nullptr;
+  std::string_view exact_key = sql;
+  char prefix[sizeof(std::uint64_t)] = {};
+  if (context) {
+    const std::uint64_t k = context->key();
+    std::memcpy(prefix, &k, sizeof k);
+    m.context_key.assign(prefix, sizeof prefix);
+    m.context_key.append(sql);
+    exact_key = m.context_key;
+  }
+  if (Analysis* hit = m.exact.find(exact_key)) {
     ++m.stats.exact_hits;
     hit->report_warning = false;
     return *hit;
   }
   const bool lexed = lex::normalize(sql, m.lexed, m.key);
+  const std::uint64_t lexed_fingerprint = lexed ? std::hash<std::string_view>{}(m.key) : 0;
+  if (lexed && context) m.key.insert(0, prefix, sizeof prefix);
   if (lexed) {
     if (Template* t = m.normalized.find(m.key)) {
       ++m.stats.normalized_hits;
@@ -369,25 +472,29 @@ const Analysis& Rewriter::analyze(std::string_view sql) {
   }
   ++m.stats.misses;
   m.text_buf.assign(sql);  // libpg_query wants a NUL-terminated string
+  std::string cache_key = context ? std::string(prefix, sizeof prefix) + m.text_buf : m.text_buf;
   Analysis fresh;
   if (!pg::scan(m.text_buf, m.tokens)) {
     fresh.statements.push_back(unparseable());
     fresh.outputs.emplace_back();
     fresh.named.emplace_back();
-    return m.keep(std::move(fresh), m.text_buf.size() * 2);
+    if (context && context->capture) fresh.captures.emplace_back();
+    const std::size_t size = cache_key.size() * 2;
+    return m.keep(std::move(cache_key), std::move(fresh), size);
   }
-  const std::uint64_t fingerprint = std::hash<std::string_view>{}(lexed ? std::string_view(m.key) : sql);
-  Template made = m.analyse(m.text_buf, m.tokens, fingerprint);
+  const std::uint64_t fingerprint = lexed ? lexed_fingerprint : std::hash<std::string_view>{}(sql);
+  Template made = m.analyse(m.text_buf, m.tokens, fingerprint, context);
   m.instantiate(made, m.text_buf, m.tokens, fresh);
   if (lexed && !made.exact_only && remap(made, m.tokens, m.lexed)) {
     std::size_t bytes = m.key.size();
     for (const TokenEdit& e : made.edits)
       bytes += e.replacement.size() + sizeof e + (e.prepend.size() + e.append.size()) * sizeof(Piece);
+    bytes += made.captures.size() * sizeof(Capture);
     if (m.normalized.fits(bytes)) m.normalized.insert(m.key, std::move(made), bytes);
   }
   if (!fresh.warning.empty() && m.warned.size() < 100000) fresh.report_warning = m.warned.insert(fresh.fingerprint).second;
-  const std::size_t size = m.text_buf.size() * 2 + fresh.rewritten.size();
-  return m.keep(std::move(fresh), size);
+  const std::size_t size = cache_key.size() * 2 + fresh.rewritten.size();
+  return m.keep(std::move(cache_key), std::move(fresh), size);
 }
 
 void Rewriter::release_memory() noexcept {

@@ -1091,9 +1091,12 @@ ResultCollector::Feed ResultCollector::feed(const protocol::Frame& f) {
       return Feed::done;
     }
     case 'I':
-    case 's':
       if (out_.complete) return Feed::bad;
       complete({});
+      return Feed::done;
+    case 's':  // a suspended portal: the same outcome on both sides, as the recorder writes it
+      if (out_.complete) return Feed::bad;
+      complete("(suspended)");
       return Feed::done;
     default:
       return out_.complete ? Feed::done : Feed::more;

@@ -55,7 +55,7 @@ struct Error {
 
 // What one statement did on one server.
 struct Outcome {
-  std::string tag;        // CommandComplete tag; empty for an empty query or a suspended portal
+  std::string tag;        // CommandComplete tag; empty for an empty query, "(suspended)" for a suspended portal
   std::uint64_t rows = 0;  // the tag's row count, or the number of DataRows when it has none
   std::optional<Error> error;
   std::vector<Column> columns;              // from the RowDescription, if one came

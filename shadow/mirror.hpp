@@ -34,6 +34,8 @@ struct Status {
   std::uint64_t pending_bytes = 0;
   std::uint64_t statements_compared = 0;
   std::uint64_t mismatches = 0;
+  std::uint64_t captured = 0;       // statements the shadow got as the primary's rows (exact mirroring)
+  std::uint64_t not_exact = 0;      // statements mirrored that may leave the shadow other than the primary
   double lag_seconds = 0;           // age of the oldest transaction not yet applied
   bool diverged = false;
   std::string diverged_reason;
@@ -56,7 +58,8 @@ class Mirror {
   // Applier side (one thread).
   TransactionPtr next();                       // the next in order, or null
   // `failed`: it committed on the primary but not on the shadow.
-  void applied(const Transaction& t, std::size_t compared, std::size_t mismatched, bool failed = false);
+  void applied(const Transaction& t, std::size_t compared, std::size_t mismatched, bool failed = false,
+               std::size_t not_exact = 0);
   void dropped(const Transaction& t, const std::string& why);
   // A sampled read not compared: the shadow had not caught up in time (logical mode).
   void skipped(const Transaction& t);
@@ -79,6 +82,10 @@ class Mirror {
 
  private:
   void account_out(const Transaction& t);
+  // A drop: the first of a run of drops is logged at once, later ones are
+  // summed up at most every few seconds, and the end of the run is logged.
+  void note_drop(const std::string& why);
+  void end_drop_run();
 
   moodycamel::ConcurrentQueue<TransactionPtr> queue_;
   const std::size_t max_transactions_, max_bytes_;
@@ -86,7 +93,8 @@ class Mirror {
   std::atomic<std::uint64_t> next_session_{0};
   std::atomic<std::uint64_t> pending_{0}, pending_bytes_{0}, committed_{0}, applied_{0}, dropped_{0}, failed_{0},
       skipped_{0};
-  std::atomic<std::uint64_t> compared_{0}, mismatches_{0};
+  std::atomic<std::uint64_t> compared_{0}, mismatches_{0}, captured_{0}, not_exact_{0};
+  std::atomic<bool> dropping_{false};  // in a run of drops
   std::atomic<bool> connected_{false};
   std::atomic<bool> enabled_{true};
   std::atomic<std::uint64_t> done_through_{0};
@@ -101,6 +109,8 @@ class Mirror {
   bool diverged_ = false;
   std::string diverged_reason_;
   std::map<std::uint64_t, std::chrono::steady_clock::time_point> commit_times_;
+  std::uint64_t run_drops_ = 0, run_unreported_ = 0;  // drops in this run, not yet logged
+  std::chrono::steady_clock::time_point run_reported_{};
 };
 
 }  // namespace pgshift::shadow

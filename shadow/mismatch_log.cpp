@@ -250,6 +250,18 @@ void MismatchLog::count(std::uint64_t fingerprint, bool mismatched) {
   else add(other_);
 }
 
+bool MismatchLog::count_not_exact(std::uint64_t fingerprint) {
+  std::lock_guard lock(counts_mutex_);
+  ++total_.not_exact;
+  auto it = counts_.find(fingerprint);
+  if (it == counts_.end() && counts_.size() >= options_.max_fingerprints) {
+    ++other_.not_exact;
+    return false;
+  }
+  Counts& c = it != counts_.end() ? it->second : counts_[fingerprint];
+  return ++c.not_exact == 1;
+}
+
 void MismatchLog::write_line(const std::string& line) {
   std::lock_guard lock(file_mutex_);
   if (fd_ < 0) {

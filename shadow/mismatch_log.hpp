@@ -57,6 +57,7 @@ class MismatchLog {
   struct Counts {
     std::uint64_t compared = 0;
     std::uint64_t mismatched = 0;
+    std::uint64_t not_exact = 0;  // mirrored, but the shadow may end up other than the primary
   };
   struct Snapshot {
     std::vector<std::pair<std::uint64_t, Counts>> by_fingerprint;  // sorted by fingerprint
@@ -86,6 +87,10 @@ class MismatchLog {
   // The JSON line record() writes for a mismatch, without the newline.
   std::string format(const Statement& st, const Outcome& primary, const Outcome& shadow, const Comparison& c,
                      std::chrono::system_clock::time_point now) const;
+
+  // Counts a statement that is not mirrored exactly; true the first time
+  // for its fingerprint (so the caller logs it once).
+  bool count_not_exact(std::uint64_t fingerprint);
 
   Snapshot snapshot() const;
   // Every fingerprint that mismatched, most mismatches first.

@@ -21,6 +21,18 @@ struct StatementOutcome {
   std::optional<std::string> sqlstate;
   std::uint64_t fingerprint = 0;   // of the statement's text, for the mismatch log
   std::string text;                // the statement as the client sent it
+  // How the shadow's outcome is compared with this one.
+  enum class Compare : std::uint8_t {
+    tag,    // command tag and row count, error against success
+    count,  // the row count only: the shadow ran pgshift's statement with the primary's rows
+    rows,   // the tag and the rows returned (`returned`), as a multiset
+  };
+  Compare compare = Compare::tag;
+  // Not empty when the shadow may end up other than the primary after it
+  // (a volatile function in a trigger, a write to a table without a primary
+  // key...): why. Counted and logged per fingerprint.
+  std::string inexact;
+  std::unique_ptr<Outcome> returned;  // Compare::rows: the rows the primary returned
 };
 
 // The client session a transaction comes from, shared by all its transactions:
@@ -69,6 +81,9 @@ struct Transaction {
   std::vector<Outcome> primary_rows;
   std::vector<bool> ordered;
   bool read = false;
+  bool ddl = false;                // it changed the schema: the catalog is read again once applied
+  std::size_t captured = 0;        // statements sent as the primary's rows
+  std::string why;                 // Kind::dropped: the reason, when not the usual one
   std::chrono::steady_clock::time_point finished;  // a sampled read: when the primary's answer was complete
   std::size_t bytes() const noexcept;
 

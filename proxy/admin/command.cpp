@@ -95,6 +95,7 @@ Command parse_command(std::string_view sql) {
       return unknown("KILL SESSION takes the id SHOW SESSIONS gives");
     return c;
   }
+  if (w.size() == 2 && w[0] == "refresh" && w[1] == "catalog") return of(K::refresh_catalog);
   if (w.size() == 2 && w[0] == "sync" && w[1] == "start") return of(K::sync_start);
   if (w[0] == "verify") return verify(w);
   return unknown("unknown command");

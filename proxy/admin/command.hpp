@@ -23,6 +23,7 @@ struct Command {
     clear_diverged,   // CLEAR DIVERGED
     reload,           // RELOAD
     kill_session,     // KILL SESSION <id>
+    refresh_catalog,  // REFRESH CATALOG
     sync_start,       // SYNC START
     verify,           // VERIFY [table, ...]
     unknown,          // anything else; `what` says why

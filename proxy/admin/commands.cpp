@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "proxy/catalog_loader.hpp"
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/reload.hpp"
 #include "proxy/session.hpp"
@@ -96,6 +97,18 @@ std::string worst(const ProxyContext& ctx) {
   return out;
 }
 
+// One row per catalog snapshot: its size and age.
+void add_catalog_rows(const CatalogLoader& loader, Table& t) {
+  for (const CatalogLoader::Info& i : loader.info()) {
+    std::string v = i.age_seconds < 0
+                        ? "not read: " + i.error
+                        : fmt::format("{} tables, {} columns, {} sequences, generation {}, read {:.1f} s ago{}", i.tables,
+                                      i.columns, i.sequences, i.generation, i.age_seconds,
+                                      i.error.empty() ? "" : " (the last read failed: " + i.error + ")");
+    t.rows.push_back({fmt::format("catalog {}/{}", config::to_string(i.side), i.database), std::move(v)});
+  }
+}
+
 Answer show_shadow(ProxyContext& ctx) {
   if (!ctx.mirror) return Answer::error("55000", "no [shadow] is mirrored to");
   const shadow::Status s = ctx.mirror->status();
@@ -115,7 +128,10 @@ Answer show_shadow(ProxyContext& ctx) {
                    {"mismatches", std::to_string(s.mismatches)},
                    {"connected", s.connected ? "yes" : "no"},
                    {"diverged", s.diverged ? "yes: " + s.diverged_reason : "no"},
+                   {"captured", std::to_string(s.captured)},
+                   {"not_exact", std::to_string(s.not_exact)},
                    {"worst", worst(ctx)}});
+  if (ctx.catalogs) add_catalog_rows(*ctx.catalogs, a.table);
   return a;
 }
 
@@ -165,6 +181,7 @@ Answer show_status(ProxyContext& ctx) {
   Answer a;
   a.tag = "SHOW";
   a.table = pairs(std::move(items));
+  if (ctx.catalogs) add_catalog_rows(*ctx.catalogs, a.table);
   return a;
 }
 
@@ -199,6 +216,22 @@ Answer show_config(ProxyContext& ctx) {
   for (auto& [k, v] : config::describe(settings->cfg))
     a.table.rows.push_back({k, std::move(v), std::string(config::reloadable(k) ? "yes" : "no")});
   return a;
+}
+
+// REFRESH CATALOG: every database's catalog is read again; answers once
+// the loads finished (or after a few seconds), one row per server and database.
+awaitable<Answer> refresh_catalog(ProxyContext& ctx, const Caller& caller) {
+  if (!ctx.catalogs) co_return Answer::error("55000", "no catalog is kept: there are no rename rules and no exact mirroring");
+  spdlog::info("admin: {} runs REFRESH CATALOG", caller.who);
+  co_await ctx.catalogs->refresh_all_and_wait(std::chrono::seconds(10));
+  Answer a;
+  a.tag = "REFRESH CATALOG";
+  a.table.columns = {"server", "database", "tables", "columns", "sequences", "generation", "age_s", "error"};
+  for (const CatalogLoader::Info& i : ctx.catalogs->info())
+    a.table.rows.push_back({std::string(config::to_string(i.side)), i.database, std::to_string(i.tables),
+                            std::to_string(i.columns), std::to_string(i.sequences), std::to_string(i.generation),
+                            i.age_seconds < 0 ? std::string("-") : fmt::format("{:.1f}", i.age_seconds), i.error});
+  co_return a;
 }
 
 Answer clear_diverged(ProxyContext& ctx, const Caller& caller) {
@@ -246,7 +279,7 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
                                            " (commands: SHOW STATUS | SESSIONS | SHADOW | MISMATCHES | RULES | CONFIG | "
                                            "CUTOVER | SYNC | VERIFY | VERSION, CUTOVER [DRY RUN | READS n | ABORT | ROLLBACK | "
                                            "COMPLETE], PAUSE, RESUME, RELOAD, CLEAR DIVERGED, KILL SESSION id, SYNC START, "
-                                           "VERIFY [table, ...])");
+                                           "VERIFY [table, ...], REFRESH CATALOG)");
     case Kind::verify:
       co_return start_verify(ctx, caller, c);
     case Kind::show:
@@ -278,6 +311,8 @@ awaitable<Answer> run_command(ProxyContext& ctx, const Caller& caller, const Com
       co_return co_await ctx.reloader->reload(caller.who);
     case Kind::kill_session:
       co_return co_await kill_session(ctx, caller, static_cast<std::uint64_t>(c.number));
+    case Kind::refresh_catalog:
+      co_return co_await refresh_catalog(ctx, caller);
     default:
       break;
   }

@@ -111,6 +111,15 @@ def main():
         put("rewrite", b"\x0f" + sql)
         put("mismatch_log", sql + b"\0'param'\0\x00\x01")
     put("rewrite", b"\x1f" + b"INSERT INTO users (email, name) VALUES ('a', 'b')")
+    # With the catalog (bit 5) and capture (bit 6): writes that are made exact or not.
+    for sql in (b"INSERT INTO users (email, name) VALUES ('a', 'b') RETURNING id",
+                b"UPDATE orders SET total = random() WHERE id = 3",
+                b"DELETE FROM events WHERE r < 0.5",
+                b"SELECT email FROM users WHERE email IN (SELECT email FROM orders)",
+                b"SET search_path = other, public; SELECT email FROM users",
+                b"INSERT INTO audited VALUES (1, now())"):
+        put("rewrite", b"\x2f" + sql)
+        put("rewrite", b"\x6f" + sql)
     put("rewrite", b"\x1f" + b"UPDATE users SET email = 'x' WHERE id = 1")
     for f in frames():
         put("frame", f)

@@ -1,6 +1,11 @@
 // Statement analysis and rewrite. The first input byte picks the rename rules
 // (bits 0-3: which of the four rules of tests/rewrite/corpus are active;
-// bit 4: expand phase), the rest is the SQL text. Besides not crashing:
+// bit 4: expand phase) and the context (bit 5: resolve with a catalog of the
+// renamed schema and a search_path, as a session that reads the catalog
+// does; bit 6: with it, decide exact mirroring's capture), the rest is the
+// SQL text. With a catalog the analysis must be well formed (a capture
+// decision per statement unless the text does not parse, a table for every
+// captured one, a reason for every inexact one, a rewritten text that scans). Without one, besides not crashing:
 // every statement rewritten under contract rules must come back byte for
 // byte when the rewritten text is rewritten with rewrite::invert(rules).
 //
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "fuzz_util.hpp"
+#include "rewrite/catalog.hpp"
 #include "rewrite/pg_query.hpp"
 #include "rewrite/rewrite.hpp"
 
@@ -67,6 +73,61 @@ Pair& rewriters(unsigned mask, bool expand) {
   return p;
 }
 
+CatalogColumn column(std::string name, std::string type = "text", std::string def = "", bool vol = false) {
+  CatalogColumn c;
+  c.name = std::move(name);
+  c.type = std::move(type);
+  c.default_expr = std::move(def);
+  c.volatile_default = vol;
+  return c;
+}
+
+CatalogTable table(std::string schema, std::string name, std::vector<CatalogColumn> columns, bool key = true) {
+  CatalogTable t;
+  t.schema = std::move(schema);
+  t.name = std::move(name);
+  t.columns = std::move(columns);
+  if (key) t.primary_key = {0};
+  return t;
+}
+
+// tests/rewrite/schema_new.sql, roughly, with volatile defaults, a table of the
+// same name in another schema, one without a key and one with triggers.
+const Context& catalog_context(bool capture) {
+  static const std::array<Context, 2> contexts = [] {
+    std::vector<CatalogTable> t;
+    t.push_back(table("public", "users",
+                      {column("id", "bigint", "nextval('users_id_seq'::regclass)", true), column("email_address"),
+                       column("full_name"), column("org_id", "integer"),
+                       column("created_at", "timestamp with time zone", "now()", true)}));
+    t.push_back(table("public", "orders",
+                      {column("id", "bigint", "nextval('orders_id_seq'::regclass)", true), column("user_id", "bigint"),
+                       column("state"), column("email"), column("total", "numeric(10,2)")}));
+    t.push_back(table("public", "order_items", {column("id", "bigint"), column("order_id", "bigint"), column("sku")}));
+    t.push_back(table("billing", "invoices", {column("id", "integer"), column("order_id", "bigint"), column("amount")}));
+    t.push_back(table("other", "users", {column("id", "integer"), column("email"), column("name")}));
+    t.push_back(table("public", "events",
+                      {column("uid", "uuid", "gen_random_uuid()", true),
+                       column("r", "double precision", "random()", true)},
+                      false));
+    CatalogTable audited =
+        table("public", "audited", {column("id", "integer"), column("at", "timestamp with time zone")});
+    audited.triggers = true;
+    t.push_back(std::move(audited));
+    const CatalogPtr catalog = Catalog::make(std::move(t));
+    std::array<Context, 2> out;
+    for (int i = 0; i < 2; ++i) {
+      out[i].catalog = catalog;
+      out[i].path = out[i].default_path = {"public", "billing"};
+      out[i].user = "app";
+      out[i].capture = i == 1;
+      out[i].rehash();
+    }
+    return out;
+  }();
+  return contexts[capture ? 1 : 0];
+}
+
 bool names_a_new_name(const std::string& sql, const std::vector<pg::Token>& tokens,
                       const std::vector<RenameRule>& rules) {
   for (const pg::Token& t : tokens) {
@@ -107,6 +168,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   sql.resize(std::min(sql.size(), sql.find('\0')));
   Pair& p = rewriters(mask, expand);
 
+  if (data[0] & 32u) {
+    const bool capture = (data[0] & 64u) != 0;
+    const Analysis& a = p.forward->analyze(sql, &catalog_context(capture));
+    for (const StatementInfo& st : a.statements)
+      require_that(st.begin <= st.end && st.end <= sql.size(), "statement range inside the text");
+    // None at all for a text that does not parse (its consumers treat that as replay).
+    require_that(a.captures.empty() || (capture && a.captures.size() == a.statements.size()),
+                 "a capture decision per statement, and only when asked");
+    for (const Capture& c : a.captures) {
+      require_that(c.mode != Capture::Mode::rows || c.table != nullptr, "a captured statement names its table");
+      require_that(c.mode != Capture::Mode::inexact || !c.reason.empty(), "an inexact statement says why");
+    }
+    if (a.changed()) {
+      std::vector<pg::Token> tokens;
+      require_that(pg::scan(a.rewritten, tokens), "a rewritten text scans");
+    }
+    return 0;
+  }
   const Analysis& a = p.forward->analyze(sql);
   for (const StatementInfo& st : a.statements)
     require_that(st.begin <= st.end && st.end <= sql.size(), "statement range inside the text");

@@ -54,7 +54,6 @@ class Cutover : public TwoServers {
          << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\n"
          << "status_interval_ms = 200\n"
          << "\n[[shadow.login]]\nclient_user = \"*\"\n"
-         << "\n[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\n"
          << admin_config()
          << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
          << cutover;

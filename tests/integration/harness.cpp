@@ -712,6 +712,16 @@ std::string route_name(const ::testing::TestParamInfo<Route>& info) {
 
 void PrintTo(Route route, std::ostream* os) { *os << (route == Route::direct ? "direct" : "pgshift"); }
 
+bool mirrored_run() { return env_or("PGSHIFT_IT_MIRROR", "") == "1"; }
+
+SuiteEnv::~SuiteEnv() {
+  if (!pgshift_ || !shadow_) return;
+  // The mirror's last word, for the record (the suite's own checks are the clients').
+  const std::string log = pgshift_->log();
+  const auto at = log.rfind("shadow: committed=");
+  if (at != std::string::npos) std::cout << "[mirrored] " << log.substr(at, log.find('\n', at) - at) << "\n";
+}
+
 ConnParams SuiteEnv::endpoint(Route route) {
   if (route == Route::direct) {
     ConnParams conn = cluster_.superuser();
@@ -720,7 +730,15 @@ ConnParams SuiteEnv::endpoint(Route route) {
   }
   if (!pgshift_ && pgshift_error_.empty()) {
     try {
-      pgshift_ = std::make_unique<Pgshift>(cluster_);
+      PgshiftOptions options;
+      if (mirrored_run()) {
+        shadow_ = std::make_unique<PgCluster>();
+        options.threads = 0;
+        options.extra_config = "[[primary.login]]\nclient_user = \"*\"\n\n[shadow]\nhost = \"127.0.0.1\"\nport = " +
+                               std::to_string(shadow_->port()) +
+                               "\nstatus_interval_ms = 1000\nexact = true\n\n[[shadow.login]]\nclient_user = \"*\"\n";
+      }
+      pgshift_ = std::make_unique<Pgshift>(cluster_, options);
     } catch (const std::exception& e) {
       pgshift_error_ = e.what();
     }

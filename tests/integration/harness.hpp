@@ -262,10 +262,14 @@ enum class Route { direct, pgshift };
 std::string route_name(const ::testing::TestParamInfo<Route>& info);
 void PrintTo(Route route, std::ostream* os);
 
-// One cluster per test suite, plus (on first use) one pgshift in front of it.
+// One cluster per test suite, plus (on first use) one pgshift in front of it. With
+// PGSHIFT_IT_MIRROR=1 in the environment (the integration.<Suite>.mirrored ctest
+// entries), pgshift also mirrors to a shadow cluster of its own, exactly: the client
+// suites must pass unchanged while their writes are captured.
 class SuiteEnv {
  public:
   explicit SuiteEnv(PgCluster::Options options) : cluster_(std::move(options)) {}
+  ~SuiteEnv();
   PgCluster& cluster() { return cluster_; }
   // Connection parameters (superuser) for `route`. Starting pgshift is attempted once;
   // if it failed, every later call fails the same way.
@@ -274,9 +278,13 @@ class SuiteEnv {
 
  private:
   PgCluster cluster_;
+  std::unique_ptr<PgCluster> shadow_;  // with PGSHIFT_IT_MIRROR=1
   std::unique_ptr<Pgshift> pgshift_;
   std::string pgshift_error_;
 };
+
+// Whether PGSHIFT_IT_MIRROR=1 asks the routed suites to mirror.
+bool mirrored_run();
 
 // Base fixture: `Suite` may define `static PgCluster::Options cluster_options()` and
 // `static void prepare(PgCluster&)` (users, tables) to customise the shared cluster.

@@ -76,6 +76,17 @@ to = "amount"
 renamed_on = "primary"
 )toml";
 
+// For rename_workload.py catalog: orders get an email of their own (some equal to their
+// user's), and a table users in schema other that no rule renames.
+constexpr const char* kCatalogSql = R"sql(
+ALTER TABLE orders ADD COLUMN email text;
+UPDATE orders SET email = 'order' || id || '@example.com';
+UPDATE orders SET email = 'user' || user_id || '@example.com' WHERE id % 3 = 0;
+CREATE SCHEMA other;
+CREATE TABLE other.users (id int PRIMARY KEY, email text, name text);
+INSERT INTO other.users SELECT g, 'other' || g || '@example.com', 'Other ' || g FROM generate_series(1, 5) g;
+)sql";
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
@@ -123,21 +134,51 @@ class Rename : public ::testing::Test {
 
   // A fresh database `dbname` on `cluster` with schema_old.sql and the seed data, its
   // columns renamed when `renamed`.
-  static ConnParams load(const PgCluster& cluster, const std::string& dbname, bool renamed) {
+  static ConnParams load(const PgCluster& cluster, const std::string& dbname, bool renamed,
+                         const std::string& more = "") {
     cluster.sql("CREATE DATABASE " + dbname);
     ConnParams conn = cluster.superuser();
     conn.dbname = dbname;
-    std::string script = read_file(source_dir() / "tests" / "rewrite" / "schema_old.sql") + kSeedSql;
+    std::string script = read_file(source_dir() / "tests" / "rewrite" / "schema_old.sql") + kSeedSql + more;
     if (renamed) script += kRenameSql;
     auto result = psql_script(conn, script, true);
     if (!result.ok()) throw std::runtime_error("loading " + dbname + " failed\n" + result.describe());
     return conn;
   }
 
-  static PgshiftOptions rename_options(bool strict) {
+  // With [[primary.login]], pgshift reads the catalog and resolves names with it.
+  static PgshiftOptions rename_options(bool strict, const std::string& more = "") {
     PgshiftOptions options;
-    options.extra_config = std::string("[rewrite]\nstrict = ") + (strict ? "true" : "false") + "\n" + kRules;
+    options.extra_config = std::string("[[primary.login]]\nclient_user = \"*\"\n\n[rewrite]\nstrict = ") +
+                           (strict ? "true" : "false") + "\n" + kRules + more;
     return options;
+  }
+
+  // The differential: the same workload directly against OLD and through `proxy`.
+  static void expect_same_transcript(const ConnParams& direct, const ConnParams& through, const std::string& mode,
+                                     std::size_t min_steps) {
+    auto expected = python_client("rename_workload.py", direct, {mode});
+    ASSERT_RUN_OK(expected);
+    auto actual = python_client("rename_workload.py", through, {mode});
+    ASSERT_RUN_OK(actual);
+    const auto want = lines_of(expected.out);
+    const auto got = lines_of(actual.out);
+    ASSERT_GE(want.size(), min_steps) << "the workload has too few steps:\n" << expected.out;
+    ASSERT_NE(want.back().find("\"end\": true"), std::string::npos) << expected.out;
+    std::size_t differences = 0;
+    std::string first, others;
+    for (std::size_t i = 0; i < std::max(want.size(), got.size()); ++i) {
+      const std::string w = i < want.size() ? want[i] : "<missing>";
+      const std::string g = i < got.size() ? got[i] : "<missing>";
+      if (w == g) continue;
+      if (differences++ == 0) {
+        first = "line " + std::to_string(i + 1) + "\n  direct:  " + w + "\n  pgshift: " + g + "\n";
+      } else if (differences <= 40) {
+        others += "  line " + std::to_string(i + 1) + " pgshift: " + g.substr(0, 300) + "\n";
+      }
+    }
+    EXPECT_EQ(differences, 0u) << "first difference at " << first
+                               << (others.empty() ? "" : "later differences:\n" + others);
   }
 
   static ConnParams via(const Pgshift& proxy, const std::string& dbname) {
@@ -184,6 +225,56 @@ TEST_F(Rename, WorkloadMatchesOldSchemaThroughPgshift) {
   const std::string log = proxy.log();
   EXPECT_EQ(count_occurrences(log, "rewrite: left unchanged"), 0u) << tail_lines(log, 60);
   EXPECT_GT(rewritten_total(log), 0u) << tail_lines(log, 60);
+}
+
+// What only the catalog decides: the subquery's table has the column, the session's
+// search_path picks other.users (not renamed) over public.users, and SET, SET LOCAL,
+// RESET and ROLLBACK change that as in PostgreSQL.
+TEST_F(Rename, CatalogAndSearchPathResolveAsPostgres) {
+  const ConnParams direct = load(*old_, "catalogcases", false, kCatalogSql);
+  load(*new_, "catalogcases", true, kCatalogSql);
+  Pgshift proxy(*new_, rename_options(false));
+  expect_same_transcript(direct, via(proxy, "catalogcases"), "catalog", 20);
+  EXPECT_EQ(proxy.stop(), "");
+  const std::string log = proxy.log();
+  EXPECT_EQ(count_occurrences(log, "rewrite: left unchanged"), 0u) << tail_lines(log, 60);
+  EXPECT_TRUE(contains(log, "catalog: read database catalogcases on the primary server"));
+}
+
+// The search_path of the startup packet (PGOPTIONS) counts too.
+TEST_F(Rename, StartupSearchPath) {
+  const ConnParams direct = load(*old_, "startuppath", false, kCatalogSql);
+  load(*new_, "startuppath", true, kCatalogSql);
+  Pgshift proxy(*new_, rename_options(false));
+  ConnParams d = direct, t = via(proxy, "startuppath");
+  d.settings = t.settings = {{"PGOPTIONS", "-c search_path=other,public"}};
+  auto want = psql_query(d, "SELECT email FROM users WHERE id = 1");
+  auto got = psql_query(t, "SELECT email FROM users WHERE id = 1");
+  ASSERT_RUN_OK(want);
+  ASSERT_RUN_OK(got);
+  EXPECT_EQ(got.out, "other1@example.com\n");
+  EXPECT_EQ(got.out, want.out);
+  EXPECT_EQ(proxy.stop(), "");
+}
+
+// The differential again, with the writes mirrored (exactly where they can be) to a
+// shadow that has the new names too: what the client sees does not change.
+TEST_F(Rename, WorkloadMatchesWithMirroring) {
+  const ConnParams direct = load(*old_, "mirrored", false);
+  load(*new_, "mirrored", true);
+  PgCluster shadow;
+  load(shadow, "mirrored", true);
+  std::ostringstream more;
+  more << "\n[shadow]\nhost = \"127.0.0.1\"\nport = " << shadow.port() << "\nstatus_interval_ms = 200\n"
+       << "mismatch_log = \"mismatches.jsonl\"\n\n[[shadow.login]]\nclient_user = \"*\"\n";
+  PgshiftOptions options = rename_options(false, more.str());
+  options.threads = 0;
+  Pgshift proxy(*new_, options);
+  expect_same_transcript(direct, via(proxy, "mirrored"), "workload", 81);
+  EXPECT_EQ(proxy.stop(), "");
+  const std::string log = proxy.log();
+  EXPECT_EQ(count_occurrences(log, "rewrite: left unchanged"), 0u) << tail_lines(log, 60);
+  EXPECT_TRUE(contains(log, "shadow: committed=")) << tail_lines(log, 40);
 }
 
 TEST_F(Rename, StrictModeRefusesAmbiguousStatements) {

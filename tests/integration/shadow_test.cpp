@@ -26,111 +26,13 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "shadow_status.hpp"
 
 namespace pgshift::it {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// ---- the status line ----------------------------------------------------------------
-
-struct ShadowStatus {
-  std::uint64_t committed = 0, applied = 0, pending = 0, dropped = 0, compared = 0, mismatches = 0;
-  double lag = 0;
-  bool connected = false;
-  bool diverged = false;
-  std::string line;
-};
-
-constexpr const char* kStatusKey = "shadow: committed=";
-
-// The value after " KEY=" (or at the start of the status part) in a status line.
-std::optional<std::string> field(const std::string& line, const std::string& key) {
-  auto pos = line.find(kStatusKey);
-  if (pos == std::string::npos) return std::nullopt;
-  const std::string status = " " + line.substr(pos + 8);  // from "committed="
-  const auto at = status.find(" " + key + "=");
-  if (at == std::string::npos) return std::nullopt;
-  const auto begin = at + key.size() + 2;
-  const auto end = status.find(' ', begin);
-  return status.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
-}
-
-std::optional<ShadowStatus> parse_status(const std::string& line) {
-  ShadowStatus s;
-  s.line = line.substr(line.find(kStatusKey));
-  auto number = [&](const char* key, std::uint64_t& out) {
-    auto v = field(line, key);
-    if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos) return false;
-    out = std::strtoull(v->c_str(), nullptr, 10);
-    return true;
-  };
-  auto flag = [&](const char* key, bool& out) {
-    auto v = field(line, key);
-    if (!v || (*v != "yes" && *v != "no")) return false;
-    out = *v == "yes";
-    return true;
-  };
-  auto lag = field(line, "lag");
-  if (!lag || lag->empty() || lag->back() != 's') return std::nullopt;
-  s.lag = std::strtod(lag->c_str(), nullptr);
-  if (number("committed", s.committed) && number("applied", s.applied) && number("pending", s.pending) &&
-      number("dropped", s.dropped) && number("compared", s.compared) && number("mismatches", s.mismatches) &&
-      flag("connected", s.connected) && flag("diverged", s.diverged)) {
-    return s;
-  }
-  return std::nullopt;
-}
-
-// Every complete status line in `log` from byte `from` on (a line boundary).
-std::vector<ShadowStatus> statuses(const std::string& log, std::size_t from = 0) {
-  std::vector<ShadowStatus> out;
-  std::size_t pos = std::min(from, log.size());
-  for (;;) {
-    const auto end = log.find('\n', pos);
-    if (end == std::string::npos) break;  // an incomplete last line
-    const std::string line = log.substr(pos, end - pos);
-    if (line.find(kStatusKey) != std::string::npos) {
-      if (auto s = parse_status(line)) out.push_back(*s);
-    }
-    pos = end + 1;
-  }
-  return out;
-}
-
-// A position in pgshift's log: the end of its last complete line. Status lines logged
-// after it describe the mirror as it is from now on.
-std::size_t log_mark(const Pgshift& proxy) {
-  const std::string log = proxy.log();
-  const auto nl = log.rfind('\n');
-  return nl == std::string::npos ? 0 : nl + 1;
-}
-
-// Waits until a status line logged after `from` satisfies `pred`; returns that line, or
-// nullopt after `timeout`.
-std::optional<ShadowStatus> wait_status(const Pgshift& proxy, std::size_t from,
-                                        const std::function<bool(const ShadowStatus&)>& pred,
-                                        std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    for (const ShadowStatus& s : statuses(proxy.log(), from)) {
-      if (pred(s)) return s;
-    }
-    if (Clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
-// Waits for the first status line logged after `from`.
-std::optional<ShadowStatus> next_status(const Pgshift& proxy, std::size_t from) {
-  return wait_status(proxy, from, [](const ShadowStatus&) { return true; }, 5s);
-}
-
-std::string last_status_line(const Pgshift& proxy) {
-  auto all = statuses(proxy.log());
-  return all.empty() ? "(no status line)" : all.back().line;
-}
 
 // ---- the mismatch log -------------------------------------------------------------------
 
@@ -243,10 +145,11 @@ class Shadow : public ::testing::Test {
     if (settings.queue_bytes) toml << "queue_bytes = " << *settings.queue_bytes << "\n";
     if (settings.apply_timeout_ms) toml << "apply_timeout_ms = " << *settings.apply_timeout_ms << "\n";
     if (settings.idle_timeout_ms) toml << "idle_timeout_ms = " << *settings.idle_timeout_ms << "\n";
+    // [[primary.login]]: pgshift reads the catalog, which exact mirroring needs.
     toml << "\n[[shadow.login]]\n"
          << "client_user = \"*\"\n"
-         << "\n[shadow.compare]\n"
-         << "ignore_columns = [\"pgbench_history.mtime\"]\n";
+         << "\n[[primary.login]]\n"
+         << "client_user = \"*\"\n";
     PgshiftOptions o;
     o.threads = 0;  // pgshift's default: one I/O thread while mirroring, so commits keep the primary's order
     o.extra_config = toml.str();
@@ -340,10 +243,17 @@ TEST_F(Shadow, PgbenchTpcbStaysIdentical) {
   expect_same("pgbench_tellers", "SELECT string_agg(tid || ':' || tbalance, ',' ORDER BY tid) FROM pgbench_tellers");
   expect_same("pgbench_history",
               "SELECT count(*) || ' ' || sum(delta) || ' ' || sum(aid) || ' ' || sum(tid) FROM pgbench_history");
+  // Every row, mtime (CURRENT_TIMESTAMP on the primary) included: exact mirroring
+  // sends the shadow the primary's rows.
+  expect_same("pgbench_history rows with mtime",
+              "SELECT count(*) || ' ' || md5(string_agg(h::text, '|' ORDER BY tid, bid, aid, delta, mtime)) "
+              "FROM pgbench_history h");
   EXPECT_NE(primary_->sql("SELECT count(*) FROM pgbench_history"), "0");
 
   expect_all_applied_alike(proxy, final_status);
   EXPECT_GT(final_status.compared, 0u) << final_status.line;
+  EXPECT_GT(final_status.captured, 0u) << "pgbench_history inserts take CURRENT_TIMESTAMP: " << final_status.line;
+  EXPECT_EQ(final_status.not_exact, 0u) << final_status.line;
 
   std::cout << "[shadow] pgbench tpcb-like -c 8 -j 2 -T 60 through pgshift: " << pgbench_tps(bench.out)
             << " tps; primary pgbench_history rows: " << primary_->sql("SELECT count(*) FROM pgbench_history")

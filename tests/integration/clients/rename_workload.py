@@ -1,11 +1,14 @@
 """A fixed application workload for the column-rename differential test.
 
-usage: rename_workload.py [workload|strict|new-names]
+usage: rename_workload.py [workload|strict|new-names|catalog]
 
 Connects with the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE) to a database
 loaded with the rename test data. `workload` (the default) runs a fixed sequence of steps
 that only use the OLD column names (users.email, users.name, orders.status,
-billing.invoices.amt); `strict` and `new-names` are short checks meant for pgshift only.
+billing.invoices.amt); `strict` and `new-names` are short checks meant for pgshift only;
+`catalog` needs the extra schema of rename_test.cpp (kCatalogSql: orders with an email of
+their own, a table other.users that is not renamed) and resolves names that only the
+catalog and the session's search_path decide.
 Each step prints one JSON line (keys sorted):
 
     {"step": N, "label": ..., "columns": [...], "types": [oids], "rows": [[...]],
@@ -494,7 +497,36 @@ def new_names(w):
     w.q("renamed by ddl", "SELECT email3 FROM users WHERE id = 1")
 
 
-MODES = {"workload": workload, "strict": strict, "new-names": new_names}
+def catalog(w):
+    """Names PostgreSQL resolves with the catalog: pgshift must resolve them the same way."""
+    sub = "SELECT email FROM users WHERE email IN (SELECT email FROM orders) ORDER BY 1"
+    w.q("subquery table has the column", sub)
+    w.q("subquery table has the column, extended", sub.replace("ORDER BY 1", "AND id > %s ORDER BY 1"), (0,))
+    w.q("subquery table lacks the column",
+        "SELECT name FROM users WHERE EXISTS (SELECT 1 FROM order_items WHERE name IS NOT NULL AND order_id = 1) "
+        "AND id < 4 ORDER BY id")
+    w.q("correlated, inner column", "SELECT id FROM users u WHERE EXISTS "
+        "(SELECT 1 FROM orders o WHERE o.user_id = u.id AND email IS NOT NULL) ORDER BY id")
+    w.q("aliased columns", "SELECT x.e, x.name FROM users AS x(i, e) WHERE x.i < 3 ORDER BY x.i")
+    w.q("set search_path", "SET search_path = other, public")
+    w.q("other.users, unqualified", "SELECT id, email, name FROM users ORDER BY id")
+    w.q("other.users, extended", "SELECT email FROM users WHERE id = %s", (2,))
+    w.q("public.users, qualified", "SELECT email, name FROM public.users WHERE id = 1")
+    w.q("write to other.users", "UPDATE users SET name = name || '!' WHERE id = %s RETURNING email, name", (1,))
+    w.q("orders still public", "SELECT status FROM orders WHERE id = 1")
+    w.q("set in a rolled back transaction",
+        "BEGIN; SET search_path = public; SELECT email FROM users WHERE id = 1; ROLLBACK")
+    w.q("after the rollback: other again", "SELECT email FROM users WHERE id = 1")
+    w.q("set local", "BEGIN; SET LOCAL search_path = public; SELECT email FROM users WHERE id = 2; COMMIT")
+    w.q("after set local: other again", "SELECT email FROM users WHERE id = 2")
+    w.q("reset search_path", "RESET search_path")
+    w.q("public.users again", "SELECT email, name FROM users WHERE id = 3")
+    w.q("set and select in one string", "SET search_path TO other; SELECT email FROM users WHERE id = 3")
+    w.q("back to public", "SET search_path TO public")
+    w.q("public.users once more", "SELECT email FROM users WHERE id = 4")
+
+
+MODES = {"workload": workload, "strict": strict, "new-names": new_names, "catalog": catalog}
 
 
 def main():
