@@ -92,7 +92,10 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover", "verify"}},
+      {"",
+       {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "auth", "cutover",
+        "verify"}},
+      {"auth", {"mode", "method", "auth_file"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
@@ -271,6 +274,7 @@ class Loader {
 
     if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
     if (const toml::table* t = section(root, "", "admin")) load_admin(*t, cfg.admin);
+    if (const toml::table* t = section(root, "", "auth")) load_auth(*t, cfg.auth);
     if (const toml::table* t = section(root, "", "cutover")) load_cutover(*t, cfg.cutover);
     if (const toml::table* t = section(root, "", "verify")) load_verify(*t, cfg.verify);
     if (!base_dir_.empty() && fs::path(cfg.cutover.state_file).is_relative())
@@ -514,6 +518,20 @@ class Loader {
     password_into(t, "admin", admin.password);
     if (string(t, "admin", "auth", admin.auth) && admin.auth != "scram-sha-256" && admin.auth != "md5")
       error("admin.auth", "must be one of scram-sha-256, md5 (got " + in_quotes(admin.auth) + ")");
+  }
+
+  void load_auth(const toml::table& t, Auth& auth) {
+    check_unknown(t, "auth");
+    static constexpr std::array<std::string_view, 2> modes{"relay", "pgshift"};
+    static constexpr std::array<std::string_view, 3> methods{"scram-sha-256", "md5", "password"};
+    if (auto i = choice(t, "auth", "mode", modes)) auth.mode = *i ? AuthMode::pgshift : AuthMode::relay;
+    if (auto i = choice(t, "auth", "method", methods)) auth.method = static_cast<ClientAuthMethod>(*i);
+    path_into(t, "auth", "auth_file", auth.auth_file);
+    if (!auth.auth_file.empty()) {
+      std::vector<std::string> problems;
+      auth.users = read_auth_file(auth.auth_file, problems);
+      for (std::string& p : problems) error("auth.auth_file", std::move(p));
+    }
   }
 
   // One of `choices` for key `name`, as its index; nullopt when absent or wrong (reported).
@@ -947,6 +965,17 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     add(co.at ? "cutover.at" : "cutover.when_ready", "a configured cutover needs a [shadow] section (the new database)");
   if (co.at && co.deadline && *co.deadline <= *co.at) add("cutover.deadline", "must be later than cutover.at");
   if (cfg.admin.user.empty()) add("admin.user", "must not be empty");
+
+  // [auth]
+  const Auth& au = cfg.auth;
+  if (au.mode == AuthMode::pgshift) {
+    if (au.auth_file.empty()) add("auth.auth_file", "missing: mode = \"pgshift\" needs the users' password secrets");
+  } else {
+    if (!au.auth_file.empty())
+      add("auth.auth_file", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+    if (au.method != ClientAuthMethod::scram_sha_256)
+      add("auth.method", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+  }
   if (co.require_verify_within.count() > 0 && !cfg.shadow.enabled)
     add("cutover.require_verify_within_s", "needs a [shadow] section (the database to verify)");
 
