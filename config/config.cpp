@@ -946,8 +946,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     validate_upstream(sh.server, "shadow", errors, file);
     if (sh.read_sample_rate < 0 || sh.read_sample_rate > 1) add("shadow.read_sample_rate", "must be between 0 and 1");
     if (sh.compare.numeric_tolerance < 0) add("shadow.compare.numeric_tolerance", "must not be negative");
-    if (sh.logins.empty())
-      add("shadow.login", "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials)");
+    if (sh.logins.empty() && cfg.auth.mode == AuthMode::relay)
+      add("shadow.login",
+          "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials), or let "
+          "pgshift authenticate clients ([auth] mode = \"pgshift\") and log in as them");
     if (sh.sync == SyncMode::logical && sh.sync_databases.empty())
       add("shadow.sync_databases", "must name at least one database to replicate");
     for (const std::string& t : sh.sync_tables)

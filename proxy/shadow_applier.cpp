@@ -476,20 +476,36 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     co_return nullptr;
   }
   const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
-  if (!credentials) {
+  if (!credentials && !origin.pass_through) {
     error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), protocol::log_text(origin.user));
     co_return nullptr;
   }
   const config::Upstream& upstream = cfg_.upstream(target_);
   auto c = std::make_shared<Connection>();
-  c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
-  const ConnectResult r = co_await connect_server(upstream, tls_[static_cast<std::size_t>(target_)], *c->server);
+  ConnectResult r;
   bool logged_in = false;
-  if (!r.ec) {  // a shadow that accepts but never answers must not stall the applier
+  std::string used;  // for the log
+  // As the client's own user first (pass-through), then with [[shadow.login]].
+  for (int attempt = origin.pass_through ? 0 : 1; attempt < 2 && !logged_in; ++attempt) {
+    if (attempt == 1 && !credentials) break;
+    if (attempt == 1 && origin.pass_through)
+      spdlog::info("shadow: {} as user {} failed ({}); using [[{}.login]]", origin.pass_through->describe(),
+                   protocol::log_text(origin.user), error, config::to_string(target_));
+    c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
+    r = co_await connect_server(upstream, tls_[static_cast<std::size_t>(target_)], *c->server);
+    if (r.ec) break;
+    // A shadow that accepts but never answers must not stall the applier.
     asio::steady_timer timer(io_, upstream.connect_timeout);
-    auto outcome = co_await (login(*c, origin, *credentials, error) || timer.async_wait(use_tuple));
+    auto outcome = co_await (login(*c, origin, attempt == 0 ? nullptr : credentials, error) ||
+                             timer.async_wait(use_tuple));
     logged_in = outcome.index() == 0 && std::get<0>(outcome);
-    if (outcome.index() == 1) error = "the shadow did not answer the login in time";
+    if (logged_in)
+      used = attempt == 0 ? std::string(origin.pass_through->describe())
+                          : fmt::format("[[{}.login]]", config::to_string(target_));
+    if (outcome.index() == 1) {
+      error = "the shadow did not answer the login in time";
+      break;
+    }
   }
   if (r.ec || !logged_in) {
     if (r.ec) error = "shadow: " + r.detail;
@@ -502,22 +518,24 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   if (t.own_connection) {
     c->session = t.session;
     own_[t.session] = c;
-    spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
-                 protocol::log_text(origin.user), protocol::log_text(origin.database));
+    spdlog::info("shadow: opened a connection of its own for session {} (user={} database={}) with {}", t.session,
+                 protocol::log_text(origin.user), protocol::log_text(origin.database), used);
   } else {
     c->key = origin.login_key;
     c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
-    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}",
-                 protocol::log_text(origin.user), protocol::log_text(origin.database), origin.params.empty() ? "" : " (with their startup parameters)");
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{} with {}",
+                 protocol::log_text(origin.user), protocol::log_text(origin.database),
+                 origin.params.empty() ? "" : " (with their startup parameters)", used);
   }
   co_return c;
 }
 
-// Logs in as the [[shadow.login]] user, with the client's startup parameters.
+// Logs in as the [[shadow.login]] user (or the client's, by pass-through),
+// with the client's startup parameters.
 awaitable<bool> ShadowApplier::login(Connection& c, const shadow::Origin& origin,
-                                     const config::ServerLogin& credentials, std::string& error) {
-  const std::string& user = credentials.user.empty() ? origin.user : credentials.user;
+                                     const config::ServerLogin* credentials, std::string& error) {
+  const std::string& user = credentials && !credentials->user.empty() ? credentials->user : origin.user;
   Params params{{"user", user}, {"database", cfg_.database_on(target_, origin.database)}};
   params.insert(params.end(), origin.params.begin(), origin.params.end());
   params.emplace_back("application_name", "pgshift-shadow");
@@ -525,7 +543,10 @@ awaitable<bool> ShadowApplier::login(Connection& c, const shadow::Origin& origin
   // fence_old = "read_only" sets default_transaction_read_only there).
   params.emplace_back("default_transaction_read_only", "off");
   LoginInfo info;
-  const bool ok = co_await proxy::login(*c.server, limits_, params, credentials.password, info, error);
+  std::unique_ptr<protocol::ClientAuth> auth = credentials
+                                                   ? std::make_unique<protocol::ClientAuth>(user, credentials->password)
+                                                   : origin.pass_through->client_auth(user);
+  const bool ok = co_await proxy::login(*c.server, limits_, params, *auth, info, error);
   if (!ok) error = "shadow " + error;
   co_return ok;
 }

@@ -97,7 +97,9 @@ class ShadowApplier {
 
   // Connections.
   awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
-  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ServerLogin& credentials,
+  // Logs in as the client's user: by pass-through when `credentials` is null,
+  // else as the [[shadow.login]] user.
+  awaitable<bool> login(Connection& c, const shadow::Origin& origin, const config::ServerLogin* credentials,
                         std::string& error);
   void forget(const Connection& c);
   void use(const ConnectionPtr& c, std::uint64_t session);

@@ -950,3 +950,17 @@ TEST(ConfigAuth, ModeNeedsItsKeys) {
   expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"relay\"\nauth_fil = \"x\"\n", "auth.auth_fil",
                       "auth_file");
 }
+
+// In pgshift mode the shadow is logged in to as the client's own user (pass-through):
+// [[shadow.login]] becomes optional.
+TEST_F(ConfigTest, ShadowLoginIsOptionalInPgshiftMode) {
+  const std::string users = write("userlist.txt", auth::userlist());
+  fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string path = write("pgshift.toml", std::string(kMinimal) +
+                                                     "[shadow]\nhost = \"db2\"\nport = 5432\n"
+                                                     "[auth]\nmode = \"pgshift\"\nauth_file = \"userlist.txt\"\n");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->shadow.logins.empty());
+}
