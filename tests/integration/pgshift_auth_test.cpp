@@ -100,6 +100,11 @@ TEST_F(PgshiftAuth, ScramWithDefaultChannelBinding) {
   auto proxy = start_pgshift();
   expect_session(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"), true);
   EXPECT_TRUE(contains(proxy->log(), "user=" + kScramUser.user + ": logged in to the primary with SCRAM pass-through"));
+  // psycopg 3 with its defaults (libpq: channel binding preferred); a cancel request
+  // reaches the primary with the key pgshift gave the client.
+  const ConnParams as_user = proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require");
+  EXPECT_TRUE(scenario_passes("psycopg_client.py", "pipeline", as_user));
+  EXPECT_TRUE(scenario_passes("psycopg_client.py", "cancel", as_user));
 }
 
 TEST_F(PgshiftAuth, ScramWithChannelBindingRequired) {
