@@ -42,6 +42,7 @@ struct SessionInfo {
   char transaction = 'I';  // the last ReadyForQuery status
   std::chrono::steady_clock::time_point started, status_since;
   std::string state;       // what a cutover could not move (from the statements it ran), empty if nothing
+  bool pass_through = false;  // it can log in to the other server as its own user ([auth] mode = "pgshift")
 };
 
 namespace admin {
@@ -240,6 +241,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<char> shared_txn_{'I'};
   std::atomic<std::int64_t> shared_status_since_{0};  // steady_clock ticks
   std::atomic<config::Side> shared_side_{config::Side::primary};
+  std::atomic<bool> shared_pass_through_{false};  // pass_through_ is set
 };
 
 }  // namespace pgshift::proxy

@@ -45,6 +45,7 @@ awaitable<bool> Session::authenticate_client() {
   }
   auth_ok_ = std::move(out);
   pass_through_ = pass_through_for(auth);
+  shared_pass_through_.store(pass_through_ != nullptr, std::memory_order_relaxed);
   spdlog::debug("auth: client={} user={} authenticated by pgshift ({}{})", peer_, protocol::log_text(user_),
                 to_string(method), auth.channel_bound() ? ", channel binding" : "");
   co_return true;

@@ -141,6 +141,7 @@ SessionInfo Session::info() const {
   i.server = shared_side_.load();
   i.transaction = shared_txn_.load(std::memory_order_relaxed);
   i.started = started_;
+  i.pass_through = shared_pass_through_.load(std::memory_order_relaxed);
   i.status_since = Clock::time_point(Clock::duration(shared_status_since_.load(std::memory_order_relaxed)));
   const std::uint8_t f = stateful_.load(std::memory_order_relaxed);
   auto add = [&](std::uint8_t bit, std::string_view what) {
