@@ -64,6 +64,8 @@ constexpr Range kRowsPerSecond{0, std::numeric_limits<std::int64_t>::max()};
 constexpr Range kRechecks{0, 100};
 constexpr Range kRecheckWindow{10, kMaxTimeoutMs};
 constexpr Range kVerifyWithin{0, 365LL * 86'400};
+constexpr Range kAuthCacheTtl{0, kMaxTimeoutMs};
+constexpr Range kAuthCacheEntries{1, 10'000'000};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
                                                      "error", "critical", "off"};
@@ -95,7 +97,9 @@ const std::vector<Section>& schema() {
       {"",
        {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "auth", "cutover",
         "verify"}},
-      {"auth", {"mode", "method", "auth_file"}},
+      {"auth",
+       {"mode", "method", "auth_file", "auth_user", "auth_password", "auth_password_env", "auth_database",
+        "auth_query", "cache_ttl_ms", "cache_entries"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
@@ -527,6 +531,17 @@ class Loader {
     if (auto i = choice(t, "auth", "mode", modes)) auth.mode = *i ? AuthMode::pgshift : AuthMode::relay;
     if (auto i = choice(t, "auth", "method", methods)) auth.method = static_cast<ClientAuthMethod>(*i);
     path_into(t, "auth", "auth_file", auth.auth_file);
+    string(t, "auth", "auth_user", auth.auth_user);
+    string(t, "auth", "auth_password", auth.auth_password);
+    std::string env;
+    if (string(t, "auth", "auth_password_env", env)) {
+      if (const char* v = std::getenv(env.c_str())) auth.auth_password = v;
+      else error("auth.auth_password_env", "environment variable " + in_quotes(env) + " is not set");
+    }
+    string(t, "auth", "auth_database", auth.auth_database);
+    string(t, "auth", "auth_query", auth.auth_query);
+    millis_into(t, "auth", "cache_ttl_ms", kAuthCacheTtl, auth.cache_ttl);
+    integer_into(t, "auth", "cache_entries", kAuthCacheEntries, auth.cache_entries);
     if (!auth.auth_file.empty()) {
       std::vector<std::string> problems;
       auth.users = read_auth_file(auth.auth_file, problems);
@@ -971,10 +986,17 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
   // [auth]
   const Auth& au = cfg.auth;
   if (au.mode == AuthMode::pgshift) {
-    if (au.auth_file.empty()) add("auth.auth_file", "missing: mode = \"pgshift\" needs the users' password secrets");
+    if (au.auth_file.empty() && au.auth_user.empty())
+      add("auth.auth_file", "missing: mode = \"pgshift\" needs the users' password secrets (auth_file, or auth_user "
+                            "for auth_query)");
+    if (!au.auth_user.empty() && au.auth_query.find("$1") == std::string::npos)
+      add("auth.auth_query", "must take the user name as the parameter $1");
+    if (!au.auth_user.empty() && au.auth_database.empty()) add("auth.auth_database", "must not be empty");
   } else {
     if (!au.auth_file.empty())
       add("auth.auth_file", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+    if (!au.auth_user.empty())
+      add("auth.auth_user", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
     if (au.method != ClientAuthMethod::scram_sha_256)
       add("auth.method", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
   }

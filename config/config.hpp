@@ -134,11 +134,20 @@ enum class AuthMode { relay, pgshift };
 // MD5 where the secret allows it (MD5 hashes, plaintext passwords), SCRAM
 // otherwise; password: the password in clear (TLS advised).
 enum class ClientAuthMethod { scram_sha_256, md5, password };
+inline constexpr std::string_view kDefaultAuthQuery = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
 struct Auth {
   AuthMode mode = AuthMode::relay;
   ClientAuthMethod method = ClientAuthMethod::scram_sha_256;
   std::string auth_file;             // resolved path; empty: none
   std::vector<AuthFileEntry> users;  // its entries, read at load
+  // For users not in auth_file: auth_query, run on the primary as auth_user
+  // with the user name as the bound parameter $1; its answers kept cache_ttl.
+  std::string auth_user;  // empty: no auth_query
+  std::string auth_password;
+  std::string auth_database = "postgres";
+  std::string auth_query{kDefaultAuthQuery};
+  std::chrono::milliseconds cache_ttl{60000};  // 0: every login asks
+  std::size_t cache_entries = 10000;
   // The entry for `user`, or nullptr.
   const AuthFileEntry* find(std::string_view user) const {
     for (const AuthFileEntry& e : users)

@@ -38,9 +38,14 @@ awaitable<std::optional<protocol::ServerAuth::Step>> serve_authentication(Stream
 }
 
 protocol::Secret secret_for(const config::Auth& cfg, const std::string& user) {
-  if (const config::AuthFileEntry* e = cfg.find(user)) {
-    std::string error;  // entries were checked at load
-    if (std::optional<protocol::Secret> s = protocol::Secret::parse(e->secret, error)) return std::move(*s);
+  const config::AuthFileEntry* e = cfg.find(user);
+  return secret_from(e ? std::optional<std::string>(e->secret) : std::nullopt, user);
+}
+
+protocol::Secret secret_from(const std::optional<std::string>& stored, const std::string& user) {
+  if (stored) {
+    std::string error;
+    if (std::optional<protocol::Secret> s = protocol::Secret::parse(*stored, error)) return std::move(*s);
   }
   return protocol::Secret::mock(user);
 }

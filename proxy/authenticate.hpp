@@ -33,6 +33,9 @@ awaitable<std::optional<protocol::ServerAuth::Step>> serve_authentication(Stream
 // secret for a user without one, so that an unknown user fails exactly like a
 // wrong password.
 protocol::Secret secret_for(const config::Auth& cfg, const std::string& user);
+// The same from stored text (auth_file, auth_query): a mock secret when there
+// is none or it cannot be read.
+protocol::Secret secret_from(const std::optional<std::string>& stored, const std::string& user);
 
 // The method [auth] method asks for with this secret (see config::ClientAuthMethod).
 protocol::AuthMethod method_for(const config::Auth& cfg, const protocol::Secret& secret) noexcept;

@@ -23,7 +23,22 @@ awaitable<bool> Session::authenticate_client() {
     co_return false;
   }
   const config::Auth& cfg = ctx_.cfg.auth;
-  protocol::Secret secret = secret_for(cfg, user_);
+  std::optional<std::string> stored;
+  if (const config::AuthFileEntry* e = cfg.find(user_)) {
+    stored = e->secret;
+  } else if (!cfg.auth_user.empty()) {
+    std::string error;
+    std::optional<std::string> found =
+        co_await look_up_secret(ctx_.cfg, ctx_.tls(config::Side::primary), ctx_.limits, ctx_.auth_cache, user_, error);
+    if (!error.empty()) {
+      spdlog::warn("auth: client={} user={}: {}", peer_, protocol::log_text(user_), error);
+      fail("08006", fmt::format("pgshift could not look up the password of user \"{}\"", user_), error);
+      co_return false;
+    }
+    stored = std::move(found);
+  }
+  protocol::Secret secret = secret_from(stored, user_);
+  if (stored) protocol::scram::wipe(*stored);
   const bool known = !secret.is_mock();
   const protocol::AuthMethod method = method_for(cfg, secret);
   protocol::ServerAuth auth(user_, std::move(secret), method, server_auth_options(client_));
@@ -38,7 +53,7 @@ awaitable<bool> Session::authenticate_client() {
     fatal_ = std::move(out);
     warn_close_ = true;
     // error() never holds a password, proof, key or hash.
-    reason_ = fmt::format("authentication failed ({}{}): {}", to_string(method), known ? "" : ", user not in auth_file",
+    reason_ = fmt::format("authentication failed ({}{}): {}", to_string(method), known ? "" : ", no such user",
                           auth.error());
     spdlog::warn("auth: client={} user={} {}", peer_, protocol::log_text(user_), reason_);
     co_return false;

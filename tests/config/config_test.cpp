@@ -964,3 +964,24 @@ TEST_F(ConfigTest, ShadowLoginIsOptionalInPgshiftMode) {
   ASSERT_TRUE(cfg) << dump(errors);
   EXPECT_TRUE(cfg->shadow.logins.empty());
 }
+
+TEST(ConfigAuth, AuthQuery) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) +
+                             "[auth]\nmode = \"pgshift\"\nauth_user = \"pgshift_auth\"\nauth_password = \"pw\"\n"
+                             "cache_ttl_ms = 5000\ncache_entries = 100\n",
+                         "test.toml", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.auth_user, "pgshift_auth");
+  EXPECT_EQ(cfg->auth.auth_password, "pw");
+  EXPECT_EQ(cfg->auth.auth_database, "postgres");
+  EXPECT_EQ(cfg->auth.auth_query, kDefaultAuthQuery);
+  EXPECT_EQ(cfg->auth.cache_ttl, milliseconds(5000));
+  EXPECT_EQ(cfg->auth.cache_entries, 100u);
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_user = \"a\"\n"
+                                              "auth_query = \"SELECT usename, passwd FROM pg_shadow\"\n",
+                      "auth.auth_query", "$1");
+  expect_single_error(std::string(kMinimal) + "[auth]\nauth_user = \"a\"\n", "auth.auth_user", "only used with");
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_user = \"a\"\ncache_entries = 0\n",
+                      "auth.cache_entries");
+}

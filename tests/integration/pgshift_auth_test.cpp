@@ -35,9 +35,15 @@ bool has_line(const std::string& log, const std::vector<std::string>& parts) {
 class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
  public:
   static PgCluster::Options cluster_options() {
-    return {.ssl = true, .hba = password_hba_lines(), .conf = {"password_encryption=scram-sha-256"}};
+    std::vector<std::string> hba = password_hba_lines();
+    hba.push_back("host all authchecker 127.0.0.1/32 scram-sha-256");
+    return {.ssl = true, .hba = hba, .conf = {"password_encryption=scram-sha-256"}};
   }
-  static void prepare(PgCluster& cluster) { create_password_accounts(cluster); }
+  static void prepare(PgCluster& cluster) {
+    create_password_accounts(cluster);
+    cluster.sql(std::string("CREATE ROLE authchecker SUPERUSER LOGIN PASSWORD '") + kAuthPassword + "'");
+  }
+  static constexpr const char* kAuthPassword = "auth-checker-secret";
 
   static void SetUpTestSuite() {
     SharedClusterTest<PgshiftAuth>::SetUpTestSuite();
@@ -143,7 +149,7 @@ TEST_F(PgshiftAuth, WrongPasswordAndUnknownUserRefused) {
   expect_refused(proxy->conn().as("nobody", "whatever").with_ssl("require"), "nobody");
   const std::string log = proxy->log();
   EXPECT_TRUE(contains(log, "auth: client="));
-  EXPECT_TRUE(contains(log, "user=nobody authentication failed (SCRAM-SHA-256, user not in auth_file)"));
+  EXPECT_TRUE(contains(log, "user=nobody authentication failed (SCRAM-SHA-256, no such user)"));
   EXPECT_EQ(log.find("not-the-password"), std::string::npos);
   EXPECT_EQ(log.find("SCRAM-SHA-256$"), std::string::npos);
   // The right password still works afterwards.
@@ -235,6 +241,33 @@ TEST_F(PgshiftAuth, CutoverMovesSessionsAsTheirOwnUser) {
   const RunResult fresh = psql_query(as_user, where);
   EXPECT_RUN_OK(fresh);
   EXPECT_EQ(trim(fresh.out), after);
+}
+
+// Users missing from the auth_file are looked up with auth_query on the primary,
+// and the answer is kept cache_ttl_ms: a changed password counts once it expires.
+TEST_F(PgshiftAuth, AuthQueryWithCache) {
+  cluster().sql("DROP ROLE IF EXISTS rotating; CREATE ROLE rotating LOGIN PASSWORD 'first-password'");
+  auto proxy = start_pgshift("require", std::string("auth_user = \"authchecker\"\nauth_password = \"") + kAuthPassword +
+                                            "\"\ncache_ttl_ms = 1500\n");
+  const ConnParams first = proxy->conn().as("rotating", "first-password").with_ssl("require");
+  const ConnParams second = proxy->conn().as("rotating", "second-password").with_ssl("require");
+  expect_session(first, true);
+  cluster().sql("ALTER ROLE rotating PASSWORD 'second-password'");
+  const auto changed = std::chrono::steady_clock::now();
+  auto cached = psql(first, {"-A", "-t", "-c", "SELECT current_user"});
+  const bool still_cached = std::chrono::steady_clock::now() - changed < std::chrono::milliseconds(1000);
+  if (still_cached) {
+    EXPECT_RUN_OK(cached);  // the cached answer still holds
+  }
+  std::this_thread::sleep_until(changed + std::chrono::milliseconds(1700));
+  expect_refused(first, "rotating");
+  expect_session(second, true);
+  // A user nobody knows: asked, refused like a wrong password.
+  expect_refused(proxy->conn().as("nobody_at_all", "x").with_ssl("require"), "nobody_at_all");
+  const std::string log = proxy->log();
+  for (const char* secret : {kAuthPassword, "first-password", "second-password", "SCRAM-SHA-256$"})
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret;
+  cluster().sql("DROP ROLE rotating");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // with [auth] mode = "pgshift" gets, checked with in-memory exchanges between
 // protocol::ServerAuth (pgshift) and protocol::ClientAuth (the client).
 #include "proxy/authenticate.hpp"
+#include "proxy/auth_query.hpp"
 
 #include <gtest/gtest.h>
 
@@ -135,6 +136,38 @@ TEST(Authenticate, NothingAfterAFailureOrForAnUnknownUser) {
   ClientAuth client2("nobody", "pencil");
   EXPECT_FALSE(exchange(unknown, client2));
   EXPECT_FALSE(pass_through_for(unknown));
+}
+
+}  // namespace
+}  // namespace pgshift::proxy
+
+namespace pgshift::proxy {
+namespace {
+
+TEST(AuthCache, KeepsAnswersForTheirTtlWithinItsBound) {
+  AuthCache cache;
+  const auto t0 = AuthCache::Clock::now();
+  const auto ttl = std::chrono::milliseconds(1000);
+  EXPECT_FALSE(cache.find("app", t0));
+  cache.put("app", std::string("md5aaa"), t0, ttl, 2);
+  cache.put("ghost", std::nullopt, t0, ttl, 2);  // "no such user" is an answer too
+  auto app = cache.find("app", t0 + std::chrono::milliseconds(999));
+  ASSERT_TRUE(app);
+  EXPECT_EQ(*app, std::optional<std::string>("md5aaa"));
+  auto ghost = cache.find("ghost", t0);
+  ASSERT_TRUE(ghost);
+  EXPECT_FALSE(*ghost);
+  EXPECT_FALSE(cache.find("app", t0 + ttl));  // expired
+  // At most 2 entries: a third replaces one.
+  cache.put("a", std::string("x"), t0, ttl, 2);
+  cache.put("b", std::string("y"), t0, ttl, 2);
+  cache.put("c", std::string("z"), t0, ttl, 2);
+  EXPECT_LE(cache.size(), 2u);
+  EXPECT_TRUE(cache.find("c", t0));
+  // A zero TTL keeps nothing.
+  AuthCache none;
+  none.put("app", std::string("x"), t0, std::chrono::milliseconds(0), 10);
+  EXPECT_EQ(none.size(), 0u);
 }
 
 }  // namespace
