@@ -65,6 +65,8 @@ constexpr Range kRowsPerSecond{0, std::numeric_limits<std::int64_t>::max()};
 constexpr Range kRechecks{0, 100};
 constexpr Range kRecheckWindow{10, kMaxTimeoutMs};
 constexpr Range kVerifyWithin{0, 365LL * 86'400};
+constexpr Range kAuthCacheTtl{0, kMaxTimeoutMs};
+constexpr Range kAuthCacheEntries{1, 10'000'000};
 
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info",    "warn",
                                                      "error", "critical", "off"};
@@ -93,7 +95,12 @@ struct Section {
 
 const std::vector<Section>& schema() {
   static const std::vector<Section> sections{
-      {"", {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "cutover", "verify"}},
+      {"",
+       {"proxy", "log", "client_tls", "primary", "shadow", "rewrite", "rename", "admin", "auth", "cutover",
+        "verify"}},
+      {"auth",
+       {"mode", "method", "auth_file", "auth_user", "auth_password", "auth_password_env", "auth_database",
+        "auth_query", "cache_ttl_ms", "cache_entries"}},
       {"shadow",
        {"host", "port", "connect_timeout_ms", "tls", "database", "mirror", "read_sample_rate",
         "queue_transactions", "queue_bytes", "max_transaction_bytes", "mismatch_log", "redact",
@@ -273,6 +280,7 @@ class Loader {
 
     if (const toml::table* t = section(root, "", "shadow")) load_shadow(*t, cfg.shadow);
     if (const toml::table* t = section(root, "", "admin")) load_admin(*t, cfg.admin);
+    if (const toml::table* t = section(root, "", "auth")) load_auth(*t, cfg.auth);
     if (const toml::table* t = section(root, "", "cutover")) load_cutover(*t, cfg.cutover);
     if (const toml::table* t = section(root, "", "verify")) load_verify(*t, cfg.verify);
     if (!base_dir_.empty() && fs::path(cfg.cutover.state_file).is_relative())
@@ -533,6 +541,31 @@ class Loader {
     // (pgshift warns), and `pgshift ctl`, which needs no token, still loads.
     if (string(t, "admin", "http_token_env", admin.http_token_env))
       if (const char* v = std::getenv(admin.http_token_env.c_str())) admin.http_token = v;
+  }
+
+  void load_auth(const toml::table& t, Auth& auth) {
+    check_unknown(t, "auth");
+    static constexpr std::array<std::string_view, 2> modes{"relay", "pgshift"};
+    static constexpr std::array<std::string_view, 3> methods{"scram-sha-256", "md5", "password"};
+    if (auto i = choice(t, "auth", "mode", modes)) auth.mode = *i ? AuthMode::pgshift : AuthMode::relay;
+    if (auto i = choice(t, "auth", "method", methods)) auth.method = static_cast<ClientAuthMethod>(*i);
+    path_into(t, "auth", "auth_file", auth.auth_file);
+    string(t, "auth", "auth_user", auth.auth_user);
+    string(t, "auth", "auth_password", auth.auth_password);
+    std::string env;
+    if (string(t, "auth", "auth_password_env", env)) {
+      if (const char* v = std::getenv(env.c_str())) auth.auth_password = v;
+      else error("auth.auth_password_env", "environment variable " + in_quotes(env) + " is not set");
+    }
+    string(t, "auth", "auth_database", auth.auth_database);
+    string(t, "auth", "auth_query", auth.auth_query);
+    millis_into(t, "auth", "cache_ttl_ms", kAuthCacheTtl, auth.cache_ttl);
+    integer_into(t, "auth", "cache_entries", kAuthCacheEntries, auth.cache_entries);
+    if (!auth.auth_file.empty()) {
+      std::vector<std::string> problems;
+      auth.users = read_auth_file(auth.auth_file, problems);
+      for (std::string& p : problems) error("auth.auth_file", std::move(p));
+    }
   }
 
   // One of `choices` for key `name`, as its index; nullopt when absent or wrong (reported).
@@ -948,8 +981,10 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     validate_upstream(sh.server, "shadow", errors, file);
     if (sh.read_sample_rate < 0 || sh.read_sample_rate > 1) add("shadow.read_sample_rate", "must be between 0 and 1");
     if (sh.compare.numeric_tolerance < 0) add("shadow.compare.numeric_tolerance", "must not be negative");
-    if (sh.logins.empty())
-      add("shadow.login", "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials)");
+    if (sh.logins.empty() && cfg.auth.mode == AuthMode::relay)
+      add("shadow.login",
+          "missing: add [[shadow.login]] with client_user = \"*\" (the shadow needs its own credentials), or let "
+          "pgshift authenticate clients ([auth] mode = \"pgshift\") and log in as them");
     if (sh.sync == SyncMode::logical && sh.sync_databases.empty())
       add("shadow.sync_databases", "must name at least one database to replicate");
     for (const std::string& t : sh.sync_tables)
@@ -967,6 +1002,24 @@ void validate(const Config& cfg, std::vector<ConfigError>& errors) {
     add(co.at ? "cutover.at" : "cutover.when_ready", "a configured cutover needs a [shadow] section (the new database)");
   if (co.at && co.deadline && *co.deadline <= *co.at) add("cutover.deadline", "must be later than cutover.at");
   if (cfg.admin.user.empty()) add("admin.user", "must not be empty");
+
+  // [auth]
+  const Auth& au = cfg.auth;
+  if (au.mode == AuthMode::pgshift) {
+    if (au.auth_file.empty() && au.auth_user.empty())
+      add("auth.auth_file", "missing: mode = \"pgshift\" needs the users' password secrets (auth_file, or auth_user "
+                            "for auth_query)");
+    if (!au.auth_user.empty() && au.auth_query.find("$1") == std::string::npos)
+      add("auth.auth_query", "must take the user name as the parameter $1");
+    if (!au.auth_user.empty() && au.auth_database.empty()) add("auth.auth_database", "must not be empty");
+  } else {
+    if (!au.auth_file.empty())
+      add("auth.auth_file", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+    if (!au.auth_user.empty())
+      add("auth.auth_user", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+    if (au.method != ClientAuthMethod::scram_sha_256)
+      add("auth.method", "only used with auth.mode = \"pgshift\" (in relay mode the server authenticates clients)");
+  }
   if (co.require_verify_within.count() > 0 && !cfg.shadow.enabled)
     add("cutover.require_verify_within_s", "needs a [shadow] section (the database to verify)");
 

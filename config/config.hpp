@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/auth_file.hpp"
+
 namespace pgshift::config {
 
 enum class ClientTlsMode { disable, allow, require };
@@ -62,9 +64,11 @@ constexpr Side other(Side s) noexcept { return s == Side::primary ? Side::shadow
 std::string_view to_string(Side s) noexcept;
 
 // [[shadow.login]] and [[primary.login]]: how pgshift logs in to a server by
-// itself for a client user (client authentication is relayed to the server
-// that serves the client, so pgshift never knows the client's password): the
-// shadow's mirror connections, and the connections a cutover moves sessions to.
+// itself for a client user: the shadow's mirror connections, and the
+// connections a cutover moves sessions to. With [auth] mode = "relay" client
+// authentication is relayed to the server, so pgshift never knows the client's
+// password and needs these; with mode = "pgshift" it logs in as the client's
+// own user (pass-through) and uses these only where pass-through cannot work.
 struct ServerLogin {
   std::string client_user;  // "*": every user without an entry of its own
   std::string user;         // empty: the client's user name
@@ -122,6 +126,37 @@ struct Shadow {
 
   // The login for a client user, or null when there is none.
   const ServerLogin* login_for(const std::string& client_user) const { return find_login(logins, client_user); }
+};
+
+// [auth]: who authenticates clients. relay: the server that serves them
+// (pgshift passes the exchange on); pgshift: pgshift itself, with the secrets
+// of auth_file, and then logs in to the servers as the same user.
+enum class AuthMode { relay, pgshift };
+// What pgshift asks clients for (mode = "pgshift"). scram_sha_256: SCRAM
+// (with -PLUS on TLS), or MD5 for a user whose secret is an MD5 hash; md5:
+// MD5 where the secret allows it (MD5 hashes, plaintext passwords), SCRAM
+// otherwise; password: the password in clear (TLS advised).
+enum class ClientAuthMethod { scram_sha_256, md5, password };
+inline constexpr std::string_view kDefaultAuthQuery = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
+struct Auth {
+  AuthMode mode = AuthMode::relay;
+  ClientAuthMethod method = ClientAuthMethod::scram_sha_256;
+  std::string auth_file;             // resolved path; empty: none
+  std::vector<AuthFileEntry> users;  // its entries, read at load
+  // For users not in auth_file: auth_query, run on the primary as auth_user
+  // with the user name as the bound parameter $1; its answers kept cache_ttl.
+  std::string auth_user;  // empty: no auth_query
+  std::string auth_password;
+  std::string auth_database = "postgres";
+  std::string auth_query{kDefaultAuthQuery};
+  std::chrono::milliseconds cache_ttl{60000};  // 0: every login asks
+  std::size_t cache_entries = 10000;
+  // The entry for `user`, or nullptr.
+  const AuthFileEntry* find(std::string_view user) const {
+    for (const AuthFileEntry& e : users)
+      if (e.user == user) return &e;
+    return nullptr;
+  }
 };
 
 // [admin]: the SQL admin console, the database named "pgshift" on pgshift's
@@ -220,6 +255,7 @@ struct Config {
   Rewrite rewrite;                  // [rewrite]
   std::vector<RenameRule> renames;  // [[rename]]
   Admin admin;                      // [admin]
+  Auth auth;                        // [auth]
   Cutover cutover;                  // [cutover]
   Verify verify;                    // [verify]
 

@@ -28,6 +28,11 @@ ClientAuth::ClientAuth(std::string user, std::string password, Options options)
 ClientAuth::ClientAuth(std::string user, ScramClientKeys keys, Options options)
     : user_(std::move(user)), options_(std::move(options)), keys_(std::move(keys)) {}
 
+ClientAuth::ClientAuth(std::string user, Md5Hash hash, Options options)
+    : user_(std::move(user)), options_(std::move(options)), md5_pass_through_(true) {
+  if (hash.valid()) md5_hex_ = hash.text.substr(3);
+}
+
 ClientAuth::~ClientAuth() {
   wipe_secrets();
   OPENSSL_cleanse(password_.data(), password_.size());
@@ -36,6 +41,52 @@ ClientAuth::~ClientAuth() {
 void ClientAuth::wipe_secrets() noexcept {
   OPENSSL_cleanse(server_signature_.data(), server_signature_.size());
   keys_.reset();  // ScramKey wipes itself
+  scram::wipe(md5_hex_);
+}
+
+// ---- Md5Hash, PassThrough ----
+
+bool Md5Hash::valid() const noexcept {
+  return text.size() == 35 && text.starts_with("md5") &&
+         std::all_of(text.begin() + 3, text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+PassThrough PassThrough::scram(ScramClientKeys keys) {
+  PassThrough p(Kind::scram_keys);
+  p.keys_ = std::move(keys);
+  return p;
+}
+
+PassThrough PassThrough::md5(Md5Hash hash) {
+  PassThrough p(Kind::md5_hash);
+  p.secret_ = hash.text;
+  return p;
+}
+
+PassThrough PassThrough::password(std::string password) {
+  PassThrough p(Kind::password);
+  p.secret_ = std::move(password);
+  return p;
+}
+
+PassThrough::~PassThrough() { scram::wipe(secret_); }
+
+std::string_view PassThrough::describe() const noexcept {
+  switch (kind_) {
+    case Kind::scram_keys: return "SCRAM pass-through";
+    case Kind::md5_hash: return "MD5 pass-through";
+    case Kind::password: return "the client's password";
+  }
+  return "?";
+}
+
+std::unique_ptr<ClientAuth> PassThrough::client_auth(std::string user) const {
+  switch (kind_) {
+    case Kind::scram_keys: return std::make_unique<ClientAuth>(std::move(user), *keys_);
+    case Kind::md5_hash: return std::make_unique<ClientAuth>(std::move(user), Md5Hash(secret_));
+    case Kind::password: break;
+  }
+  return std::make_unique<ClientAuth>(std::move(user), secret_);
 }
 
 ClientAuth::Step ClientAuth::fail(std::string why) {
@@ -89,13 +140,20 @@ ClientAuth::Step ClientAuth::on_message(const Frame& f, std::string& out) {
       if (keys_)
         return fail(std::string("the server asks for ") + (md5 ? "an MD5" : "a cleartext") +
                     " password, but only SCRAM keys are known for this login (SCRAM pass-through)");
+      if (md5_pass_through_ && !md5)
+        return fail("the server asks for a cleartext password, but only an MD5 hash is known for this login "
+                    "(MD5 pass-through)");
+      if (md5_pass_through_ && md5_hex_.empty()) return fail("MD5 pass-through: not a valid MD5 hash");
       if (password_.find('\0') != std::string::npos) return fail("the password contains a NUL byte");
       if (!md5) {
         append_password(out, password_);
       } else {
-        std::string inner_input = password_ + user_;
-        Cleanse wipe_input(inner_input);
-        auto inner = scram::md5_hex(inner_input);
+        std::optional<std::string> inner = md5_hex_;
+        if (!md5_pass_through_) {
+          std::string inner_input = password_ + user_;
+          Cleanse wipe_input(inner_input);
+          inner = scram::md5_hex(inner_input);
+        }
         if (!inner) return fail("MD5 is not available in this OpenSSL configuration");
         Cleanse wipe_inner(*inner);
         std::string outer_input = *inner + std::string(v.data);  // 4-byte salt
@@ -152,6 +210,8 @@ ClientAuth::Step ClientAuth::on_sasl(std::string_view mechanisms, std::string& o
       return fail("server offers only SCRAM-SHA-256-PLUS (channel binding), which is not supported");
     return fail("no supported SASL mechanism; server offers: " + (offered.empty() ? "none" : offered));
   }
+  if (md5_pass_through_)
+    return fail("the server asks for SCRAM, but only an MD5 hash is known for this login (MD5 pass-through)");
   if (!keys_ && password_.find('\0') != std::string::npos) return fail("the password contains a NUL byte");
 
   if (!options_.client_nonce.empty()) {

@@ -24,11 +24,14 @@
 // SCRAM pass-through: built from ScramClientKeys (a ClientKey and its verifier) instead of a
 // password, it logs in to a server that stores the same verifier without knowing the
 // password, as PgBouncer does with the keys it recovers from its own clients' proofs.
+// MD5 pass-through: built from the stored MD5 hash (md5(password || user)), it answers an
+// MD5 challenge for that user.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +41,50 @@
 #include "protocol/scram.hpp"
 
 namespace pgshift::protocol {
+
+// A user's password as PostgreSQL stores it for MD5 authentication: "md5" followed by
+// md5(password || user) in 32 lower-case hex digits. Wiped when it dies.
+struct Md5Hash {
+  std::string text;
+  Md5Hash() = default;
+  explicit Md5Hash(std::string t) : text(std::move(t)) {}
+  Md5Hash(const Md5Hash&) = default;
+  Md5Hash& operator=(const Md5Hash&) = default;
+  ~Md5Hash() { scram::wipe(text); }
+  // "md5" + 32 lower-case hex digits.
+  bool valid() const noexcept;
+};
+
+class ClientAuth;
+
+// What pgshift may log in to a server with as a client's own user, kept from that
+// client's authentication to pgshift: the SCRAM keys recovered from its proof, the stored
+// MD5 hash that checked its MD5 answer, or the password it sent (cleartext authentication)
+// or that pgshift stores in plaintext. Immutable; wiped when the last holder lets go.
+class PassThrough {
+ public:
+  enum class Kind { scram_keys, md5_hash, password };
+
+  static PassThrough scram(ScramClientKeys keys);
+  static PassThrough md5(Md5Hash hash);
+  static PassThrough password(std::string password);
+  PassThrough(const PassThrough&) = delete;
+  PassThrough& operator=(const PassThrough&) = delete;
+  PassThrough(PassThrough&&) = default;
+  ~PassThrough();
+
+  Kind kind() const noexcept { return kind_; }
+  // For logs: "SCRAM pass-through", "MD5 pass-through" or "the client's password".
+  std::string_view describe() const noexcept;
+  // A ClientAuth that logs in as `user` with this credential.
+  std::unique_ptr<ClientAuth> client_auth(std::string user) const;
+
+ private:
+  explicit PassThrough(Kind kind) : kind_(kind) {}
+  Kind kind_;
+  std::optional<ScramClientKeys> keys_;
+  std::string secret_;  // the MD5 hash or the password
+};
 
 class ClientAuth {
  public:
@@ -65,6 +112,10 @@ class ClientAuth {
   ClientAuth(std::string user, ScramClientKeys keys)
       : ClientAuth(std::move(user), std::move(keys), Options{}) {}
   ClientAuth(std::string user, ScramClientKeys keys, Options options);
+  // MD5 pass-through: answers an MD5 challenge with the stored hash instead of the password.
+  // Only MD5 works (a SCRAM or cleartext request fails with a reason).
+  ClientAuth(std::string user, Md5Hash hash) : ClientAuth(std::move(user), std::move(hash), Options{}) {}
+  ClientAuth(std::string user, Md5Hash hash, Options options);
   ~ClientAuth();
   ClientAuth(const ClientAuth&) = delete;
   ClientAuth& operator=(const ClientAuth&) = delete;
@@ -114,6 +165,8 @@ class ClientAuth {
   std::string client_first_bare_;
   std::array<unsigned char, 32> server_signature_{};  // expected, password-derived
   std::optional<ScramClientKeys> keys_;               // pass-through instead of password_
+  std::string md5_hex_;                               // MD5 pass-through: md5(password || user), hex
+  bool md5_pass_through_ = false;
 };
 
 }  // namespace pgshift::protocol

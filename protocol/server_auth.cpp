@@ -281,7 +281,10 @@ ServerAuth::ServerAuth(std::string user, Secret secret, AuthMethod method, Optio
 
 ServerAuth::~ServerAuth() { wipe_secrets(); }
 
-void ServerAuth::wipe_secrets() noexcept { client_key_.reset(); }
+void ServerAuth::wipe_secrets() noexcept {
+  client_key_.reset();
+  scram::wipe(password_);
+}
 
 void ServerAuth::move_to(Phase next) noexcept { phase_ = next; }
 
@@ -397,6 +400,7 @@ ServerAuth::Step ServerAuth::on_password(std::string_view body, std::string& out
   if (method_ == AuthMethod::cleartext) {
     if (!secret_.verify_password(given, user_))
       return fail_password("password does not match (cleartext)", out);
+    if (doomed_.empty()) password_ = std::string(given);
   } else {
     // "md5" + md5(md5(password || user) in hex || salt), compared in constant time.
     auto inner = secret_.md5_hash(user_);

@@ -178,6 +178,9 @@ class ServerAuth {
   std::optional<ScramKey> client_key() const;
   // client_key() with the verifier, ready for ClientAuth; nullopt unless client_key() is set.
   std::optional<ScramClientKeys> client_keys() const;
+  // After a successful cleartext exchange: the password the client sent (it logs pgshift in
+  // to any server that accepts it). Empty otherwise; wiped with the object.
+  std::string_view cleartext_password() const noexcept { return is_done() ? std::string_view(password_) : std::string_view(); }
 
  private:
   enum class Phase {
@@ -223,6 +226,8 @@ class ServerAuth {
 
   // MD5 exchange state.
   std::string md5_salt_;
+  // A cleartext password that matched.
+  std::string password_;
 };
 
 }  // namespace pgshift::protocol

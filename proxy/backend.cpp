@@ -38,13 +38,18 @@ awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Param
   std::string user;
   for (const auto& [k, v] : params)
     if (k == "user") user = v;
+  protocol::ClientAuth auth(user, password);
+  co_return co_await login(c, limits, params, auth, info, error);
+}
+
+awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Params& params, protocol::ClientAuth& auth,
+                      LoginInfo& info, std::string& error) {
   std::string out;
   protocol::append_startup_message(out, params);
   if (auto [ec, n] = co_await c.stream.write(asio::buffer(out)); ec) {
     error = "the server closed the connection";
     co_return false;
   }
-  protocol::ClientAuth auth(user, password);
   for (;;) {
     protocol::Frame f;
     if (co_await read_frame(c.stream, c.in, Direction::backend, limits, f)) {
@@ -63,6 +68,8 @@ awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Param
       e.parse(f);
       failed = true;
       error = "login failed: " + std::string(e.message.empty() ? "(no message)" : e.message);
+      info.refusal.assign(f.bytes);
+      info.refusal_sqlstate.assign(e.sqlstate.value_or(""));
     } else if (type == 'S') {
       protocol::ParameterStatusView p;
       if (p.parse(f)) info.server_params.emplace_back(p.name, p.value);

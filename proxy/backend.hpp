@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "protocol/client_auth.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/sql_quote.hpp"
 #include "proxy/server_conn.hpp"
@@ -25,6 +26,8 @@ struct LoginInfo {
   Params server_params;  // ParameterStatus, in the order received
   std::uint32_t pid = 0;  // BackendKeyData
   std::uint32_t key = 0;
+  std::string refusal;           // the server's ErrorResponse, whole, when it refused the login
+  std::string refusal_sqlstate;  // its SQLSTATE (may be empty)
 };
 
 // Sends a StartupMessage with `params` (user and database among them) and
@@ -32,6 +35,10 @@ struct LoginInfo {
 // in time: callers race it against their own timer.
 awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Params& params,
                       const std::string& password, LoginInfo& info, std::string& error);
+// The same with an authentication already set up: SCRAM or MD5 pass-through
+// (protocol::PassThrough::client_auth), for pgshift logging in as its client's user.
+awaitable<bool> login(ServerConn& c, const protocol::Limits& limits, const Params& params, protocol::ClientAuth& auth,
+                      LoginInfo& info, std::string& error);
 
 // The rows, tags and first error of one exchange.
 struct QueryResult {

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "protocol/frame.hpp"
+#include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/memory_budget.hpp"
 #include "proxy/cutover/members.hpp"
@@ -56,6 +57,7 @@ struct ProxyContext {
   shadow::CompareRules compare_rules;        // for sampled reads' results
 
   std::atomic<std::size_t> sessions{0};
+  AuthCache auth_cache;  // [auth] auth_query's answers
 
   // The server that serves clients; a cutover changes it (sessions read it
   // when they connect, after the members' gate).

@@ -260,6 +260,11 @@ awaitable<bool> Session::login() {
     fail("53300", "sorry, too many clients already", "max_connections reached");
     co_return false;
   }
+  negotiate_protocol(pkt);
+  if (ctx_.cfg.auth.mode == config::AuthMode::pgshift) {
+    const bool authenticated = co_await authenticate_client();
+    if (!authenticated) co_return false;
+  }
   // While a cutover pauses traffic, new sessions wait here, then connect to
   // whichever server serves by then.
   if (ctx_.coordinator) member_ = co_await ctx_.members.admit(weak_from_this());
@@ -365,24 +370,29 @@ awaitable<void> Session::forward_cancel(const protocol::StartupPacket& pkt) {
   reason_ = "cancel request forwarded to server pid " + std::to_string(target->pid);
 }
 
+// pgshift speaks protocol 3.0 to the server and answers newer minor versions
+// and `_pq_.` options itself, as PostgreSQL 15 does (before authentication).
+void Session::negotiate_protocol(const protocol::StartupPacket& pkt) {
+  std::vector<std::string_view> unrecognized;
+  for (const auto& kv : pkt.params)
+    if (kv.first.starts_with("_pq_.")) unrecognized.push_back(kv.first);
+  if (pkt.minor > protocol::protocol_minor || !unrecognized.empty())
+    protocol::append_negotiate_protocol_version(to_client_.own(), protocol::protocol_minor, unrecognized);
+}
+
 awaitable<bool> Session::open_server(const protocol::StartupPacket& pkt) {
+  std::vector<std::pair<std::string, std::string>> params;
+  for (const auto& kv : pkt.params) {
+    if (kv.first.starts_with("_pq_.")) continue;  // answered by negotiate_protocol()
+    if (kv.first == "database") params.emplace_back(kv.first, ctx_.cfg.database_on(side_, database_));
+    else params.push_back(kv);
+  }
+  if (ctx_.cfg.auth.mode == config::AuthMode::pgshift) co_return co_await log_in_as_client(std::move(params));
   server_ = std::make_unique<ServerConn>(tcp::socket(co_await asio::this_coro::executor), ctx_.cfg.buffer_size);
   const ConnectResult res = co_await connect_server(ctx_.cfg.upstream(side_), ctx_.tls(side_), *server_);
   if (res.ec) {
     fail("08006", "pgshift: " + res.detail, res.detail);
     co_return false;
-  }
-  // pgshift speaks protocol 3.0 to the server and answers newer minor versions
-  // and `_pq_.` options itself, as PostgreSQL 15 does.
-  std::vector<std::pair<std::string, std::string>> params;
-  std::vector<std::string_view> unrecognized;
-  for (const auto& kv : pkt.params) {
-    if (kv.first.starts_with("_pq_.")) unrecognized.push_back(kv.first);
-    else if (kv.first == "database") params.emplace_back(kv.first, ctx_.cfg.database_on(side_, database_));
-    else params.push_back(kv);
-  }
-  if (pkt.minor > protocol::protocol_minor || !unrecognized.empty()) {
-    protocol::append_negotiate_protocol_version(to_client_.own(), protocol::protocol_minor, unrecognized);
   }
   protocol::append_startup_message(to_server_.own(), params);
   startup_params_ = std::move(params);
@@ -626,7 +636,7 @@ void Session::start_mirroring() {
   const bool logical = ctx_.cfg.shadow.sync == config::SyncMode::logical;
   if (logical && ctx_.cfg.shadow.read_sample_rate <= 0) return;  // the subscription carries every write
   const config::Side to = config::other(side_);
-  if (!config::find_login(ctx_.cfg.logins(to), user_)) {
+  if (!pass_through_ && !config::find_login(ctx_.cfg.logins(to), user_)) {
     const std::string why = fmt::format("no [[{}.login]] for user {}: its writes are not mirrored", config::to_string(to),
                                       protocol::log_text(user_));
     mirror->mark_diverged(why);
@@ -642,6 +652,7 @@ void Session::start_mirroring() {
     if (k != "user" && k != "database" && k != "application_name" && k != "replication") origin->params.emplace_back(k, v);
   }
   origin->login_key = shadow::login_key(*origin);
+  origin->pass_through = pass_through_;
   shadow_session_ = mirror->open_session();
   recorder_ = std::make_unique<shadow::Recorder>(
       shadow_session_, std::move(origin), *rewriters_[static_cast<std::size_t>(to)], ctx_.cfg.shadow.max_transaction_bytes,

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/client_auth.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/buffer.hpp"
 #include "proxy/backend.hpp"
@@ -47,6 +48,7 @@ struct SessionInfo {
   bool logged_in = false, admin = false;
   std::uint64_t statements = 0;
   std::uint64_t last_fingerprint = 0;  // 0: none yet
+  bool pass_through = false;  // it can log in to the other server as its own user ([auth] mode = "pgshift")
 };
 
 namespace admin {
@@ -89,7 +91,22 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> answer_gssenc_request();
   void refuse_negotiation(protocol::StartupKind kind);
   awaitable<void> forward_cancel(const protocol::StartupPacket& pkt);
+  void negotiate_protocol(const protocol::StartupPacket& pkt);
   awaitable<bool> open_server(const protocol::StartupPacket& pkt);
+  // [auth] mode = "pgshift" (session_auth.cpp): pgshift checks the client's
+  // password, then logs in to the server as the same user.
+  awaitable<bool> authenticate_client();
+  awaitable<bool> log_in_as_client(Params params);
+  // Logs in to server `to` as this session's user: by pass-through when the
+  // client's authentication gave one, else (or when that fails) with the
+  // [[to.login]] for the user; `used` says which. A zero `timeout` leaves the
+  // login unbounded (the caller bounds it).
+  awaitable<bool> log_in_to(config::Side to, const Params& params, std::chrono::milliseconds timeout,
+                            std::unique_ptr<ServerConn>& conn, LoginInfo& info, std::string& error, std::string& used);
+  enum class LoginEnd : std::uint8_t { ok, unreachable, refused, timed_out };
+  awaitable<LoginEnd> connect_as(config::Side to, Params params, const config::ServerLogin* credentials,
+                                 std::chrono::milliseconds timeout, std::unique_ptr<ServerConn>& conn, LoginInfo& info,
+                                 std::string& error);
   awaitable<bool> relay_authentication();
   bool on_auth_request(const protocol::Frame& f, bool& needs_reply);
   void start_mirroring();
@@ -203,6 +220,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;
   bool counted_ = false;
 
+  // mode = "pgshift": what the client's authentication lets pgshift log in
+  // with as the same user, and the SASLFinal + AuthenticationOk held until
+  // the server accepted that login.
+  std::shared_ptr<const protocol::PassThrough> pass_through_;
+  std::string auth_ok_;
+
   ClientKey client_key_;
   bool key_registered_ = false;
   std::vector<std::pair<std::string, std::string>> startup_params_;  // as sent to the server
@@ -267,6 +290,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<char> shared_txn_{'I'};
   std::atomic<std::int64_t> shared_status_since_{0};  // steady_clock ticks
   std::atomic<config::Side> shared_side_{config::Side::primary};
+  std::atomic<bool> shared_pass_through_{false};  // pass_through_ is set
 };
 
 }  // namespace pgshift::proxy

@@ -14,6 +14,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/frame_io.hpp"
@@ -150,6 +151,7 @@ SessionInfo Session::info() const {
   i.server = shared_side_.load();
   i.transaction = shared_txn_.load(std::memory_order_relaxed);
   i.started = started_;
+  i.pass_through = shared_pass_through_.load(std::memory_order_relaxed);
   i.status_since = Clock::time_point(Clock::duration(shared_status_since_.load(std::memory_order_relaxed)));
   const std::uint8_t f = stateful_.load(std::memory_order_relaxed);
   auto add = [&](std::uint8_t bit, std::string_view what) {
@@ -353,31 +355,20 @@ awaitable<bool> Session::connect_target(std::string& error) {
 }
 
 // A connection of this session's own to server `to`: its startup parameters,
-// the [[X.login]] for its user, and read-only when it serves routed reads.
+// the session's own user (pass-through) or the [[X.login]] for it, and
+// read-only when it serves routed reads.
 awaitable<bool> Session::open_connection(config::Side to, bool read_only, std::unique_ptr<ServerConn>& conn,
                                          LoginInfo& info, std::string& error) {
-  const config::ServerLogin* credentials = config::find_login(ctx_.cfg.logins(to), user_);
-  if (!credentials) {
-    error = fmt::format("no [[{}.login]] for user {}", config::to_string(to), user_);
-    co_return false;
-  }
-  conn = std::make_unique<ServerConn>(tcp::socket(client_.socket().get_executor()), ctx_.cfg.buffer_size);
-  info = LoginInfo{};
-  const ConnectResult r = co_await connect_server(ctx_.cfg.upstream(to), ctx_.tls(to), *conn);
-  if (r.ec) {
-    error = r.detail;
-    co_return false;
-  }
-  Params params{{"user", credentials->user.empty() ? user_ : credentials->user},
-                {"database", ctx_.cfg.database_on(to, database_)}};
+  Params params{{"user", user_}, {"database", ctx_.cfg.database_on(to, database_)}};
   for (const auto& kv : startup_params_)
     if (kv.first != "user" && kv.first != "database") params.push_back(kv);
   if (read_only) params.emplace_back("default_transaction_read_only", "on");
-  asio::steady_timer timer(client_.socket().get_executor(), ctx_.cfg.cutover.prepare_timeout);
-  auto done = co_await (proxy::login(*conn, ctx_.limits, params, credentials->password, info, error) ||
-                        timer.async_wait(use_tuple));
-  if (done.index() == 1) error = "the server did not answer the login within prepare_timeout_ms";
-  co_return done.index() == 0 && std::get<0>(done);
+  std::string used;
+  const bool ok = co_await log_in_to(to, params, ctx_.cfg.cutover.prepare_timeout, conn, info, error, used);
+  if (ok && pass_through_)
+    spdlog::info("login client={} user={}: {} connection to the {} with {}", peer_, protocol::log_text(user_),
+                 read_only ? "a reader" : "the cutover's", config::to_string(to), used);
+  co_return ok;
 }
 
 // Prepares the session's named statements on the target now, so that the

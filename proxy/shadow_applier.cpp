@@ -486,8 +486,9 @@ awaitable<bool> ShadowApplier::moved_on(const shadow::Transaction& t, const std:
     const std::string sync_user = cfg_.shadow.sync_user.empty() ? "postgres" : cfg_.shadow.sync_user;
     const config::ServerLogin* login = config::find_login(cfg_.logins(primary), t.origin->user);
     if (!login) login = config::find_login(cfg_.logins(primary), sync_user);
-    if (!login) co_return false;
-    c = co_await open_connection(primary, *t.origin, *login, error);
+    if (!login && !t.origin->pass_through) co_return false;
+    std::string used;
+    c = co_await open_connection(primary, *t.origin, login, used, error);
   }
   if (!c) co_return false;
   InFlight f;
@@ -604,11 +605,12 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     co_return nullptr;
   }
   const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
-  if (!credentials) {
+  if (!credentials && !origin.pass_through) {
     error = fmt::format("no [[{}.login]] for user {}", config::to_string(target_), protocol::log_text(origin.user));
     co_return nullptr;
   }
-  ConnectionPtr c = co_await open_connection(target_, origin, *credentials, error);
+  std::string used;  // for the log
+  ConnectionPtr c = co_await open_connection(target_, origin, credentials, used, error);
   if (!c) {
     retry_after_ = std::chrono::steady_clock::now() + reconnect_backoff;
     mirror_.set_connected(false);
@@ -619,43 +621,61 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   if (t.own_connection) {
     c->session = t.session;
     own_[t.session] = c;
-    spdlog::info("shadow: opened a connection of its own for session {} (user={} database={})", t.session,
-                 protocol::log_text(origin.user), protocol::log_text(origin.database));
+    spdlog::info("shadow: opened a connection of its own for session {} (user={} database={}) with {}", t.session,
+                 protocol::log_text(origin.user), protocol::log_text(origin.database), used);
   } else {
     c->key = origin.login_key;
     c->idle_since = std::chrono::steady_clock::now();
     shared_[c->key] = c;
-    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{}",
-                 protocol::log_text(origin.user), protocol::log_text(origin.database), origin.params.empty() ? "" : " (with their startup parameters)");
+    spdlog::info("shadow: opened a shared connection for sessions of user={} database={}{} with {}",
+                 protocol::log_text(origin.user), protocol::log_text(origin.database),
+                 origin.params.empty() ? "" : " (with their startup parameters)", used);
   }
   co_return c;
 }
 
-// A connection to `side`, logged in; null (and `error`) when it cannot be had
-// within the server's connect_timeout.
+// A connection to `side`, logged in as the client's own user first
+// (pass-through, where its authentication allows) and then with `credentials`
+// (null: none configured); null (and `error`) when neither works within the
+// server's connect_timeout. `used` says which login it was, for the log.
 awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::open_connection(config::Side side, const shadow::Origin& origin,
-                                                                       const config::ServerLogin& credentials,
-                                                                       std::string& error) {
+                                                                       const config::ServerLogin* credentials,
+                                                                       std::string& used, std::string& error) {
   const config::Upstream& upstream = cfg_.upstream(side);
   auto c = std::make_shared<Connection>();
-  c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
-  const ConnectResult r = co_await connect_server(upstream, tls_[static_cast<std::size_t>(side)], *c->server);
-  if (r.ec) {
-    error = "shadow: " + r.detail;
-    co_return nullptr;
+  for (int attempt = origin.pass_through ? 0 : 1; attempt < 2; ++attempt) {
+    if (attempt == 1 && !credentials) break;
+    if (attempt == 1 && origin.pass_through)
+      spdlog::info("shadow: {} as user {} failed ({}); using [[{}.login]]", origin.pass_through->describe(),
+                   protocol::log_text(origin.user), error, config::to_string(side));
+    c->server = std::make_unique<ServerConn>(tcp::socket(io_), cfg_.buffer_size);
+    const ConnectResult r = co_await connect_server(upstream, tls_[static_cast<std::size_t>(side)], *c->server);
+    if (r.ec) {
+      error = "shadow: " + r.detail;
+      co_return nullptr;
+    }
+    // A server that accepts but never answers must not stall the applier.
+    asio::steady_timer timer(io_, upstream.connect_timeout);
+    const config::ServerLogin* with = attempt == 0 ? nullptr : credentials;
+    auto outcome = co_await (login(*c, side, origin, with, error) || timer.async_wait(use_tuple));
+    if (outcome.index() == 1) {
+      error = "the shadow did not answer the login in time";
+      co_return nullptr;
+    }
+    if (std::get<0>(outcome)) {
+      used = attempt == 0 ? std::string(origin.pass_through->describe())
+                          : fmt::format("[[{}.login]]", config::to_string(side));
+      co_return c;
+    }
   }
-  // A server that accepts but never answers must not stall the applier.
-  asio::steady_timer timer(io_, upstream.connect_timeout);
-  auto outcome = co_await (login(*c, side, origin, credentials, error) || timer.async_wait(use_tuple));
-  if (outcome.index() == 1) error = "the shadow did not answer the login in time";
-  if (outcome.index() == 1 || !std::get<0>(outcome)) co_return nullptr;
-  co_return c;
+  co_return nullptr;
 }
 
-// Logs in as the [[shadow.login]] user, with the client's startup parameters.
+// Logs in as the [[shadow.login]] user (or the client's, by pass-through when
+// `credentials` is null), with the client's startup parameters.
 awaitable<bool> ShadowApplier::login(Connection& c, config::Side side, const shadow::Origin& origin,
-                                     const config::ServerLogin& credentials, std::string& error) {
-  const std::string& user = credentials.user.empty() ? origin.user : credentials.user;
+                                     const config::ServerLogin* credentials, std::string& error) {
+  const std::string& user = credentials && !credentials->user.empty() ? credentials->user : origin.user;
   Params params{{"user", user}, {"database", cfg_.database_on(side, origin.database)}};
   params.insert(params.end(), origin.params.begin(), origin.params.end());
   params.emplace_back("application_name", "pgshift-shadow");
@@ -663,7 +683,10 @@ awaitable<bool> ShadowApplier::login(Connection& c, config::Side side, const sha
   // fence_old = "read_only" sets default_transaction_read_only there).
   params.emplace_back("default_transaction_read_only", "off");
   LoginInfo info;
-  const bool ok = co_await proxy::login(*c.server, limits_, params, credentials.password, info, error);
+  std::unique_ptr<protocol::ClientAuth> auth = credentials
+                                                   ? std::make_unique<protocol::ClientAuth>(user, credentials->password)
+                                                   : origin.pass_through->client_auth(user);
+  const bool ok = co_await proxy::login(*c.server, limits_, params, *auth, info, error);
   if (!ok) error = "shadow " + error;
   co_return ok;
 }

@@ -119,9 +119,12 @@ class ShadowApplier {
   // Connections.
   awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
   awaitable<ConnectionPtr> open_connection(config::Side side, const shadow::Origin& origin,
-                                           const config::ServerLogin& credentials, std::string& error);
+                                           const config::ServerLogin* credentials, std::string& used,
+                                           std::string& error);
+  // Logs in as the client's user: by pass-through when `credentials` is null,
+  // else as the configured login's user.
   awaitable<bool> login(Connection& c, config::Side side, const shadow::Origin& origin,
-                        const config::ServerLogin& credentials, std::string& error);
+                        const config::ServerLogin* credentials, std::string& error);
   void forget(const Connection& c);
   void use(const ConnectionPtr& c, std::uint64_t session);
   void stop_using(std::uint64_t session);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "protocol/client_auth.hpp"
 #include "shadow/compare.hpp"
 
 namespace pgshift::shadow {
@@ -45,6 +46,9 @@ struct Origin {
   // Sessions with the same login can share one shadow connection while their
   // only state of their own is Settings (below).
   std::string login_key;
+  // [auth] mode = "pgshift": what logs the shadow connection in as `user`
+  // itself (SCRAM or MD5 pass-through); null: [[shadow.login]] only.
+  std::shared_ptr<const protocol::PassThrough> pass_through;
 };
 
 // The key above: user, database and parameters, in the order the client sent them.

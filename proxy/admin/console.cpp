@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "protocol/builder.hpp"
+#include "protocol/log_text.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/server_auth.hpp"
+#include "proxy/authenticate.hpp"
 #include "proxy/frame_io.hpp"
 
 namespace pgshift::proxy::admin {
@@ -32,36 +34,24 @@ awaitable<bool> Console::authenticate(const std::string& user, std::string& fata
   // wrong password is told, so user names cannot be probed.
   const bool is_admin = user == ctx_.cfg.admin.user;
   if (!is_admin || !secret) secret = protocol::Secret::mock(user);
-  protocol::ServerAuth::Options options;
-  if (client_.is_tls()) {
-    if (X509* cert = SSL_get_certificate(client_.tls_handle())) {
-      if (auto cb = protocol::tls_server_end_point(cert, error)) options.channel_binding = *cb;
-    }
-  }
   const protocol::AuthMethod method =
       ctx_.cfg.admin.auth == "md5" ? protocol::AuthMethod::md5 : protocol::AuthMethod::scram_sha_256;
-  protocol::ServerAuth auth(user, std::move(*secret), method, std::move(options));
+  protocol::ServerAuth auth(user, std::move(*secret), method, server_auth_options(client_));
   std::string out;
-  protocol::ServerAuth::Step step = auth.start(out);
-  while (step == protocol::ServerAuth::Step::reply) {
-    if (auto [ec, n] = co_await client_.write(asio::buffer(out)); ec) co_return refuse("08006", "client left");
-    out.clear();
-    Frame f;
-    if (auto ec = co_await read_frame(client_, in_, Direction::frontend, ctx_.limits, f)) {
-      reason = "admin console: client left during authentication";
-      co_return false;
-    }
-    step = auth.on_message(f, out);
-    in_.consume(f.bytes.size());
+  const std::optional<protocol::ServerAuth::Step> step =
+      co_await serve_authentication(client_, in_, ctx_.limits, auth, out);
+  if (!step) {
+    reason = "admin console: client left during authentication";
+    co_return false;
   }
-  if (step == protocol::ServerAuth::Step::failed) {
+  if (*step == protocol::ServerAuth::Step::failed) {
     fatal = out;
     reason = "admin console: authentication failed: " + auth.error();
-    spdlog::warn("admin: {} user {}: authentication failed: {}", caller_.who, user, auth.error());
+    spdlog::warn("admin: {} user {}: authentication failed: {}", caller_.who, protocol::log_text(user), auth.error());
     co_return false;
   }
   caller_.admin = is_admin;
-  caller_.who += " user " + user;
+  caller_.who += " user " + protocol::log_text(user);
   protocol::append_parameter_status(out, "server_version", "15.0 (pgshift " PGSHIFT_VERSION ")");
   protocol::append_parameter_status(out, "server_encoding", "UTF8");
   protocol::append_parameter_status(out, "client_encoding", "UTF8");

@@ -310,7 +310,7 @@ awaitable<admin::Answer> Coordinator::dry_run() {
     if (!s) continue;
     const SessionInfo i = s->info();
     const std::string who = fmt::format("session {} ({}, user {}, database {})", id, i.peer, i.user, i.database);
-    if (!config::find_login(ctx_.cfg.logins(to), i.user)) {
+    if (!i.pass_through && !config::find_login(ctx_.cfg.logins(to), i.user)) {
       a.table.rows.push_back({who, fmt::format("no [[{}.login]] for user {}", config::to_string(to), i.user), "",
                               "would block"});
       ok = false;

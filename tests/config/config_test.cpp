@@ -897,3 +897,164 @@ TEST(ConfigOperator, WithReloadableKeepsWhatCannotChange) {
   EXPECT_EQ(c.listen.port, 6432) << "the listen address needs a restart";
   EXPECT_EQ(c.shadow.server.address.host, "10.0.0.2") << "the servers need a restart";
 }
+
+// ---------------------------------------------------------------------------
+// [auth] and the auth_file
+
+namespace auth {
+
+constexpr const char* kVerifier =
+    "SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$nQpbZ77WudtqufPwikHXGRt6g2QJ4zns8bZLw273DRM=:"
+    "jn2amWP1q1h+jgjy0YTO14S6/F02SV7taipOeB7ef20=";
+constexpr const char* kMd5 = "md5ee69efad287c7423caf0b3229d71f567";
+
+std::string userlist() {
+  return std::string("; PgBouncer's userlist format\n# another comment\n\n\"app\" \"") + kVerifier +
+         "\"\n\"legacy\" \"" + kMd5 + "\" trailing words are ignored\r\n  \"we\"\"ird\" \"plain text\"\n";
+}
+
+}  // namespace auth
+
+TEST(AuthFile, ParsesPgBouncerUserlist) {
+  std::vector<std::string> problems;
+  const std::vector<AuthFileEntry> users = parse_auth_file(auth::userlist(), problems);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  ASSERT_EQ(users.size(), 3u);
+  EXPECT_EQ(users[0].user, "app");
+  EXPECT_EQ(users[0].secret, auth::kVerifier);
+  EXPECT_EQ(users[1].user, "legacy");
+  EXPECT_EQ(users[1].secret, auth::kMd5);
+  EXPECT_EQ(users[2].user, "we\"ird");
+  EXPECT_EQ(users[2].secret, "plain text");
+}
+
+TEST(AuthFile, BadLinesNameTheLineNeverTheSecret) {
+  const std::string text =
+      "app SCRAM\n"                                                 // 1: no quotes
+      "\"app\"\n"                                                   // 2: no secret
+      "\"app\" \"SCRAM-SHA-256$4096:c2FsdA==$bm90LWEta2V5:eA==\"\n"  // 3: malformed verifier
+      "\"md5user\" \"md5EE69EFAD287C7423CAF0B3229D71F567\"\n"      // 4: upper-case MD5 hash
+      "\"\" \"x\"\n"                                                // 5: empty user
+      "\"ok\" \"hunter2\"\n"                                        // 6: fine
+      "\"ok\" \"hunter3\"\n"                                        // 7: listed twice
+      "\"open\" \"unterminated\n";                                  // 8
+  std::vector<std::string> problems;
+  const std::vector<AuthFileEntry> users = parse_auth_file(text, problems);
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_EQ(users[0].user, "ok");
+  ASSERT_EQ(problems.size(), 7u);
+  const char* expected[] = {"line 1: ", "line 2: ", "line 3: malformed SCRAM-SHA-256 verifier",
+                            "line 4: malformed MD5 hash", "line 5: empty user name", "line 7: user ok is listed twice",
+                            "line 8: "};
+  for (std::size_t i = 0; i < problems.size(); ++i) {
+    EXPECT_EQ(problems[i].rfind(expected[i], 0), 0u) << problems[i];
+    for (const char* secret : {"bm90LWEta2V5", "EE69EFAD", "hunter3", "unterminated"})
+      EXPECT_EQ(problems[i].find(secret), std::string::npos) << problems[i];
+  }
+}
+
+TEST_F(ConfigTest, AuthDefaultsToRelay) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(kMinimal, "test.toml", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.mode, AuthMode::relay);
+  EXPECT_TRUE(cfg->auth.users.empty());
+}
+
+TEST_F(ConfigTest, AuthPgshiftReadsTheAuthFile) {
+  const std::string users = write("secrets/userlist.txt", auth::userlist());
+  fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string path = write("pgshift.toml", std::string(kMinimal) +
+                                                     "[auth]\nmode = \"pgshift\"\nmethod = \"md5\"\n"
+                                                     "auth_file = \"secrets/userlist.txt\"\n");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.mode, AuthMode::pgshift);
+  EXPECT_EQ(cfg->auth.method, ClientAuthMethod::md5);
+  EXPECT_EQ(cfg->auth.auth_file, users);  // relative to the config file's folder
+  ASSERT_EQ(cfg->auth.users.size(), 3u);
+  ASSERT_NE(cfg->auth.find("legacy"), nullptr);
+  EXPECT_EQ(cfg->auth.find("legacy")->secret, auth::kMd5);
+  EXPECT_EQ(cfg->auth.find("nobody"), nullptr);
+}
+
+TEST_F(ConfigTest, AuthFileReadableByOthersIsRefused) {
+  for (fs::perms extra : {fs::perms::group_read, fs::perms::others_read, fs::perms::others_write}) {
+    const std::string users = write("userlist.txt", auth::userlist());
+    fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write | extra);
+    const std::string path =
+        write("pgshift.toml", std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_file = \"userlist.txt\"\n");
+    std::vector<ConfigError> errors;
+    EXPECT_FALSE(load_file(path, errors));
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_EQ(errors[0].file, path);
+    EXPECT_EQ(errors[0].key, "auth.auth_file");
+    EXPECT_NE(errors[0].reason.find(users), std::string::npos) << errors[0].reason;
+    EXPECT_NE(errors[0].reason.find("chmod 600"), std::string::npos) << errors[0].reason;
+    EXPECT_EQ(errors[0].reason.find("SCRAM-SHA-256$"), std::string::npos) << errors[0].reason;
+  }
+}
+
+TEST_F(ConfigTest, AuthFileProblemsAreReported) {
+  const std::string missing = write("pgshift.toml", std::string(kMinimal) +
+                                                        "[auth]\nmode = \"pgshift\"\nauth_file = \"nope.txt\"\n");
+  std::vector<ConfigError> errors;
+  EXPECT_FALSE(load_file(missing, errors));
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "auth.auth_file");
+  EXPECT_NE(errors[0].reason.find("file not found"), std::string::npos);
+
+  const std::string users = write("userlist.txt", "\"app\" \"md5" + std::string(32, 'z') + "\"\n");
+  fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string bad =
+      write("bad.toml", std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_file = \"userlist.txt\"\n");
+  errors.clear();
+  EXPECT_FALSE(load_file(bad, errors));
+  ASSERT_EQ(errors.size(), 1u) << dump(errors);
+  EXPECT_EQ(errors[0].key, "auth.auth_file");
+  EXPECT_NE(errors[0].reason.find("line 1"), std::string::npos) << errors[0].reason;
+}
+
+TEST(ConfigAuth, ModeNeedsItsKeys) {
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\n", "auth.auth_file", "missing");
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pam\"\n", "auth.mode", "relay");
+  expect_single_error(std::string(kMinimal) + "[auth]\nmethod = \"md5\"\n", "auth.method", "only used with");
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"relay\"\nauth_fil = \"x\"\n", "auth.auth_fil",
+                      "auth_file");
+}
+
+// In pgshift mode the shadow is logged in to as the client's own user (pass-through):
+// [[shadow.login]] becomes optional.
+TEST_F(ConfigTest, ShadowLoginIsOptionalInPgshiftMode) {
+  const std::string users = write("userlist.txt", auth::userlist());
+  fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string path = write("pgshift.toml", std::string(kMinimal) +
+                                                     "[shadow]\nhost = \"db2\"\nport = 5432\n"
+                                                     "[auth]\nmode = \"pgshift\"\nauth_file = \"userlist.txt\"\n");
+  std::vector<ConfigError> errors;
+  auto cfg = load_file(path, errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_TRUE(cfg->shadow.logins.empty());
+}
+
+TEST(ConfigAuth, AuthQuery) {
+  std::vector<ConfigError> errors;
+  auto cfg = load_string(std::string(kMinimal) +
+                             "[auth]\nmode = \"pgshift\"\nauth_user = \"pgshift_auth\"\nauth_password = \"pw\"\n"
+                             "cache_ttl_ms = 5000\ncache_entries = 100\n",
+                         "test.toml", errors);
+  ASSERT_TRUE(cfg) << dump(errors);
+  EXPECT_EQ(cfg->auth.auth_user, "pgshift_auth");
+  EXPECT_EQ(cfg->auth.auth_password, "pw");
+  EXPECT_EQ(cfg->auth.auth_database, "postgres");
+  EXPECT_EQ(cfg->auth.auth_query, kDefaultAuthQuery);
+  EXPECT_EQ(cfg->auth.cache_ttl, milliseconds(5000));
+  EXPECT_EQ(cfg->auth.cache_entries, 100u);
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_user = \"a\"\n"
+                                              "auth_query = \"SELECT usename, passwd FROM pg_shadow\"\n",
+                      "auth.auth_query", "$1");
+  expect_single_error(std::string(kMinimal) + "[auth]\nauth_user = \"a\"\n", "auth.auth_user", "only used with");
+  expect_single_error(std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_user = \"a\"\ncache_entries = 0\n",
+                      "auth.cache_entries");
+}

@@ -109,6 +109,48 @@ TEST(ClientAuth, Md5KnownVector) {
   EXPECT_EQ(feed(auth, 0), Step::done);
 }
 
+// MD5 pass-through: the stored hash md5("secret" + "alice") gives the same answer as the password.
+TEST(ClientAuthMd5Hash, AnswersLikeThePassword) {
+  ClientAuth auth("alice", Md5Hash("md54a0a68b43b6cd5cf266fa02f196e2371"));
+  std::string out;
+  ASSERT_EQ(feed(auth, 5, "\x01\x02\x03\x04", out), Step::reply) << auth.error();
+  EXPECT_EQ(out, typed('p', "md598a0412b9c31436fc53776e863350083\0"s));
+  EXPECT_EQ(feed(auth, 0), Step::done);
+}
+
+TEST(ClientAuthMd5Hash, OtherRequestsAndBadHashesAreRefused) {
+  for (std::uint32_t code : {3u, 10u}) {
+    SCOPED_TRACE(code);
+    ClientAuth auth("alice", Md5Hash("md54a0a68b43b6cd5cf266fa02f196e2371"));
+    std::string out;
+    EXPECT_EQ(feed(auth, code, code == 10 ? kScramOnly : std::string(), out), Step::failed);
+    EXPECT_TRUE(out.empty());
+    expect_failed_cleanly(auth, "only an MD5 hash is known");
+  }
+  for (const char* bad : {"md54A0A68B43B6CD5CF266FA02F196E2371", "4a0a68b43b6cd5cf266fa02f196e2371", "md5", ""}) {
+    SCOPED_TRACE(bad);
+    ClientAuth auth("alice", Md5Hash(bad));
+    std::string out;
+    EXPECT_EQ(feed(auth, 5, "\x01\x02\x03\x04", out), Step::failed);
+    EXPECT_TRUE(out.empty());
+    expect_failed_cleanly(auth, "not a valid MD5 hash");
+  }
+}
+
+TEST(PassThrough, MakesTheMatchingClientAuth) {
+  const PassThrough md5 = PassThrough::md5(Md5Hash("md54a0a68b43b6cd5cf266fa02f196e2371"));
+  const PassThrough password = PassThrough::password("secret");
+  EXPECT_EQ(md5.kind(), PassThrough::Kind::md5_hash);
+  EXPECT_EQ(md5.describe(), "MD5 pass-through");
+  EXPECT_EQ(password.describe(), "the client's password");
+  for (const PassThrough* p : {&md5, &password}) {
+    auto auth = p->client_auth("alice");
+    std::string out;
+    ASSERT_EQ(feed(*auth, 5, "\x01\x02\x03\x04", out), Step::reply) << auth->error();
+    EXPECT_EQ(out, typed('p', "md598a0412b9c31436fc53776e863350083\0"s));
+  }
+}
+
 TEST(ClientAuth, Md5WithBadSaltLengthFails) {
   ClientAuth auth("alice", "secret");
   EXPECT_EQ(feed(auth, 5, "\x01\x02\x03"), Step::failed);
@@ -518,6 +560,18 @@ TEST(ClientAuthKeys, PasswordRequestsAreRefused) {
 TEST(ClientAuthKeys, TrustNeedsNothing) {
   ClientAuth auth = keys_client();
   EXPECT_EQ(feed(auth, 0), Step::done);
+}
+
+TEST(ClientAuthKeys, PassThroughOfKeysSendsTheSameMessages) {
+  const PassThrough p = PassThrough::scram(rfc_keys());
+  EXPECT_EQ(p.kind(), PassThrough::Kind::scram_keys);
+  EXPECT_EQ(p.describe(), "SCRAM pass-through");
+  auto auth = p.client_auth("user");
+  std::string out;
+  ASSERT_EQ(feed(*auth, 10, kScramOnly, out), Step::reply);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out[0], 'p');  // a SASLInitialResponse
+  EXPECT_NE(out.find("SCRAM-SHA-256"), std::string::npos);
 }
 
 }  // namespace

@@ -538,7 +538,20 @@ TEST(ServerAuthRoundTrip, CleartextWithEveryKindOfSecret) {
     expect_success(x, server, "3,0");
     ASSERT_EQ(x.client_messages.size(), 1u);
     EXPECT_EQ(x.client_messages[0], password_message(kPassword));
+    EXPECT_EQ(server.cleartext_password(), kPassword);  // pgshift may log in with it
   }
+}
+
+TEST(ServerAuthRoundTrip, NoCleartextPasswordKeptOtherwise) {
+  for (AuthMethod method : {AuthMethod::scram_sha_256, AuthMethod::md5}) {
+    ServerAuth server("user", parse_secret(kPassword), method);
+    const Exchange x = login(server, kPassword);
+    EXPECT_EQ(x.server, Step::done);
+    EXPECT_TRUE(server.cleartext_password().empty());
+  }
+  ServerAuth wrong("user", parse_secret(kPassword), AuthMethod::cleartext);
+  login(wrong, "pencil-wrong");
+  EXPECT_TRUE(wrong.cleartext_password().empty());
 }
 
 TEST(ServerAuthRoundTrip, WrongPasswordForEveryMethod) {

@@ -1,0 +1,274 @@
+// [auth] mode = "pgshift": pgshift authenticates clients itself from an auth_file made
+// of the primary's own pg_authid secrets, then logs in to the primary as the same user by
+// SCRAM or MD5 pass-through. TLS on both legs and a server with
+// password_encryption = scram-sha-256, as in production: libpq's defaults
+// (channel_binding=prefer) must work, and channel_binding=require too (pgshift offers
+// SCRAM-SHA-256-PLUS bound to its own certificate). Only meaningful through pgshift.
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+#include <thread>
+
+#include <future>
+
+#include "harness.hpp"
+#include "two_servers.hpp"
+
+namespace pgshift::it {
+namespace {
+
+constexpr const char* kClientSideTls = "SSL connection (protocol: TLS";
+
+// Whether one line of `log` contains every one of `parts`.
+bool has_line(const std::string& log, const std::vector<std::string>& parts) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    bool all = true;
+    for (const std::string& p : parts) all = all && line.find(p) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
+class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
+ public:
+  static PgCluster::Options cluster_options() {
+    std::vector<std::string> hba = password_hba_lines();
+    hba.push_back("host all authchecker 127.0.0.1/32 scram-sha-256");
+    return {.ssl = true, .hba = hba, .conf = {"password_encryption=scram-sha-256"}};
+  }
+  static void prepare(PgCluster& cluster) {
+    create_password_accounts(cluster);
+    cluster.sql(std::string("CREATE ROLE authchecker SUPERUSER LOGIN PASSWORD '") + kAuthPassword + "'");
+  }
+  static constexpr const char* kAuthPassword = "auth-checker-secret";
+
+  static void SetUpTestSuite() {
+    SharedClusterTest<PgshiftAuth>::SetUpTestSuite();
+    dir_ = std::make_unique<TempDir>("pgshift-it-auth");
+    proxy_cert_ = make_self_signed_cert(dir_->path(), "pgshift");
+    // The auth_file as the README says to make it: the primary's pg_authid, in
+    // PgBouncer's userlist format.
+    const std::string rows = cluster().sql(
+        "SELECT string_agg(format('\"%s\" \"%s\"', rolname, rolpassword), E'\\n' ORDER BY rolname)"
+        " FROM pg_authid WHERE rolpassword IS NOT NULL");
+    auth_file_ = dir_->path() / "userlist.txt";
+    write_file(auth_file_, rows + "\n");
+    fs::permissions(auth_file_, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  static void TearDownTestSuite() {
+    dir_.reset();
+    SharedClusterTest<PgshiftAuth>::TearDownTestSuite();
+  }
+
+ protected:
+  static std::unique_ptr<Pgshift> start_pgshift(const std::string& client_mode = "require",
+                                                const std::string& extra = "") {
+    PgshiftOptions options;
+    options.client_tls_mode = client_mode;
+    options.client_cert = proxy_cert_;
+    options.server_tls_mode = "require";
+    options.extra_config = "[auth]\nmode = \"pgshift\"\nauth_file = \"" + auth_file_.string() + "\"\n" + extra;
+    return std::make_unique<Pgshift>(cluster(), options);
+  }
+
+  // Logs in with psql and checks both legs: the client's (TLS or not), and that
+  // the primary serves the session as the client's own user over TLS.
+  static void expect_session(const ConnParams& conn, bool client_tls) {
+    auto result = psql(conn, {"-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", "\\conninfo", "-c",
+                              "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"});
+    ASSERT_RUN_OK(result);
+    EXPECT_EQ(result.out.find(kClientSideTls) != std::string::npos, client_tls) << result.out;
+    EXPECT_TRUE(contains(result.out, "\n" + conn.user + "|t\n"));
+  }
+
+  // psql and asyncpg are both refused with 28P01, as PostgreSQL refuses them.
+  static void expect_refused(const ConnParams& conn, const std::string& user) {
+    const std::string message = "password authentication failed for user \"" + user + "\"";
+    auto result = psql(conn, {"-A", "-t", "-c", "SELECT 1"});
+    EXPECT_EQ(result.exit_code, 2) << result.describe();
+    EXPECT_TRUE(contains(result.err, message));
+    auto probe = python_client("connect_probe.py", conn, {"connect"});
+    EXPECT_EQ(probe.exit_code, 1) << probe.describe();
+    EXPECT_TRUE(contains(probe.out, "refused sqlstate=28P01 message=" + message));
+  }
+
+  static inline std::unique_ptr<TempDir> dir_;
+  static inline CertPair proxy_cert_;
+  static inline fs::path auth_file_;
+};
+
+// libpq's defaults (sslmode=require here, channel_binding=prefer): SCRAM-SHA-256-PLUS
+// with pgshift, SCRAM pass-through to the primary.
+TEST_F(PgshiftAuth, ScramWithDefaultChannelBinding) {
+  auto proxy = start_pgshift();
+  expect_session(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"), true);
+  EXPECT_TRUE(contains(proxy->log(), "user=" + kScramUser.user + ": logged in to the primary with SCRAM pass-through"));
+  // psycopg 3 with its defaults (libpq: channel binding preferred); a cancel request
+  // reaches the primary with the key pgshift gave the client.
+  const ConnParams as_user = proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require");
+  EXPECT_TRUE(scenario_passes("psycopg_client.py", "pipeline", as_user));
+  EXPECT_TRUE(scenario_passes("psycopg_client.py", "cancel", as_user));
+}
+
+TEST_F(PgshiftAuth, ScramWithChannelBindingRequired) {
+  auto proxy = start_pgshift();
+  ConnParams conn = proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require");
+  conn.channel_binding = "require";
+  expect_session(conn, true);
+  // asyncpg (no channel binding) logs in too.
+  auto probe = python_client("connect_probe.py", proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"),
+                             {"connect"});
+  EXPECT_TRUE(probe.ok()) << probe.describe();
+  EXPECT_TRUE(contains(probe.out, "connected as " + kScramUser.user + " ssl=true"));
+}
+
+TEST_F(PgshiftAuth, ScramWithoutClientTls) {
+  auto proxy = start_pgshift("allow");
+  expect_session(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("disable"), false);
+  // Channel binding needs TLS: libpq refuses to go on without it.
+  ConnParams conn = proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("disable");
+  conn.channel_binding = "require";
+  auto result = psql(conn, {"-c", "SELECT 1"});
+  EXPECT_EQ(result.exit_code, 2) << result.describe();
+}
+
+// An MD5 hash in the auth_file: MD5 with the client, MD5 pass-through to the primary.
+TEST_F(PgshiftAuth, Md5PassThrough) {
+  auto proxy = start_pgshift();
+  expect_session(proxy->conn().as(kMd5User.user, kMd5User.password).with_ssl("require"), true);
+  EXPECT_TRUE(contains(proxy->log(), "user=" + kMd5User.user + ": logged in to the primary with MD5 pass-through"));
+}
+
+TEST_F(PgshiftAuth, WrongPasswordAndUnknownUserRefused) {
+  auto proxy = start_pgshift();
+  expect_refused(proxy->conn().as(kScramUser.user, "not-the-password").with_ssl("require"), kScramUser.user);
+  expect_refused(proxy->conn().as(kMd5User.user, "not-the-password").with_ssl("require"), kMd5User.user);
+  expect_refused(proxy->conn().as("nobody", "whatever").with_ssl("require"), "nobody");
+  const std::string log = proxy->log();
+  EXPECT_TRUE(contains(log, "auth: client="));
+  EXPECT_TRUE(contains(log, "user=nobody authentication failed (SCRAM-SHA-256, no such user)"));
+  EXPECT_EQ(log.find("not-the-password"), std::string::npos);
+  EXPECT_EQ(log.find("SCRAM-SHA-256$"), std::string::npos);
+  // The right password still works afterwards.
+  expect_session(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"), true);
+}
+
+// The primary asks pwuser for a cleartext password, which SCRAM keys cannot give:
+// without a [[primary.login]] the client is told; with one, pgshift uses it and says so.
+TEST_F(PgshiftAuth, FallsBackToPrimaryLogin) {
+  {
+    auto proxy = start_pgshift();
+    auto result = psql(proxy->conn().as(kPlainUser.user, kPlainUser.password).with_ssl("require"), {"-c", "SELECT 1"});
+    EXPECT_EQ(result.exit_code, 2) << result.describe();
+    EXPECT_TRUE(contains(result.err, "pgshift could not log in to the primary as user \"" + kPlainUser.user + "\""));
+  }
+  auto proxy = start_pgshift("require", "\n[[primary.login]]\nclient_user = \"" + kPlainUser.user +
+                                            "\"\npassword = \"" + kPlainUser.password + "\"\n");
+  expect_session(proxy->conn().as(kPlainUser.user, kPlainUser.password).with_ssl("require"), true);
+  EXPECT_TRUE(contains(proxy->log(), "using [[primary.login]]"));
+  EXPECT_TRUE(contains(proxy->log(), "logged in to the primary with [[primary.login]] user " + kPlainUser.user));
+  EXPECT_EQ(proxy->log().find(kPlainUser.password), std::string::npos);
+}
+
+// The shadow's roles copied as pg_dumpall --roles-only copies them (the same
+// verifiers): mirrored writes run there as the client's own user, with no
+// [[shadow.login]] at all.
+TEST_F(PgshiftAuth, MirroredWritesRunAsTheClientsOwnUser) {
+  PgCluster shadow(cluster_options());
+  shadow.sql(cluster().sql("SELECT string_agg(format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword), E'\\n')"
+                           " FROM pg_authid WHERE rolname IN ('" + kScramUser.user + "', '" + kMd5User.user + "')"));
+  const std::string table =
+      "CREATE TABLE who_wrote (n int, who text DEFAULT current_user); GRANT ALL ON who_wrote TO PUBLIC;";
+  cluster().sql("DROP TABLE IF EXISTS who_wrote; " + table);
+  shadow.sql(table);
+  auto proxy = start_pgshift("require", "\n[shadow]\nhost = \"127.0.0.1\"\nport = " + std::to_string(shadow.port()) +
+                                            "\n\n[shadow.tls]\nmode = \"require\"\n");
+  int n = 0;
+  for (const Account* account : {&kScramUser, &kMd5User}) {
+    auto r = psql_query(proxy->conn().as(account->user, account->password).with_ssl("require"),
+                        "INSERT INTO who_wrote (n) VALUES (" + std::to_string(++n) + ")");
+    EXPECT_RUN_OK(r);
+  }
+  const std::string expected = "1:" + kScramUser.user + ",2:" + kMd5User.user;
+  const std::string query = "SELECT coalesce(string_agg(n || ':' || who, ',' ORDER BY n), '') FROM who_wrote";
+  EXPECT_EQ(cluster().sql(query), expected);
+  std::string on_shadow;
+  for (int i = 0; i < 100 && on_shadow != expected; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    on_shadow = shadow.sql(query);
+  }
+  EXPECT_EQ(on_shadow, expected) << tail_lines(proxy->log(), 40);
+  EXPECT_TRUE(has_line(proxy->log(), {"shadow: opened", "user=" + kScramUser.user + " ", "with SCRAM pass-through"}));
+  EXPECT_TRUE(has_line(proxy->log(), {"shadow: opened", "user=" + kMd5User.user + " ", "with MD5 pass-through"}));
+}
+
+// A cutover moves each session as its own user (SCRAM pass-through to the new
+// primary), and later sessions log in there the same way. The logins below
+// (postgres, trusted) serve only the cutover's control connections: were they used
+// for the session, it would run as postgres.
+TEST_F(PgshiftAuth, CutoverMovesSessionsAsTheirOwnUser) {
+  PgCluster target(cluster_options());
+  target.sql(cluster().sql("SELECT string_agg(format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword), E'\\n')"
+                           " FROM pg_authid WHERE rolname = '" + kScramUser.user + "'"));
+  TempDir state("pgshift-it-state");
+  auto proxy = start_pgshift(
+      "require", "\n[[primary.login]]\nclient_user = \"*\"\nuser = \"postgres\"\n\n[shadow]\nhost = \"127.0.0.1\"\nport = " +
+                     std::to_string(target.port()) +
+                     "\n\n[shadow.tls]\nmode = \"require\"\n\n[[shadow.login]]\nclient_user = \"*\"\nuser = \"postgres\"\n" + admin_config() +
+                     "\n[cutover]\nstate_file = \"" + (state.path() / "state.json").string() + "\"\n");
+  const ConnParams as_user = proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require");
+  const std::string where = "SELECT current_user || '@' || current_setting('port');\n";
+  auto session = std::async(std::launch::async, [&] {
+    return psql_script(as_user, where + "SELECT pg_sleep(2);\n" + where, true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ConnParams admin = proxy->conn("pgshift").with_ssl("require");
+  admin.dbname = "pgshift";
+  admin.password = kAdminPassword;
+  const RunResult cut = psql(admin, {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", "CUTOVER"});
+  EXPECT_RUN_OK(cut);
+  const RunResult moved = session.get();
+  ASSERT_RUN_OK(moved);
+  const std::string before = kScramUser.user + "@" + std::to_string(cluster().port());
+  const std::string after = kScramUser.user + "@" + std::to_string(target.port());
+  EXPECT_TRUE(contains(moved.out, before + "\n"));
+  EXPECT_TRUE(contains(moved.out, after + "\n")) << "the session was not moved as its own user";
+  EXPECT_TRUE(has_line(proxy->log(), {"user=" + kScramUser.user, "the cutover's connection to the shadow with SCRAM pass-through"}));
+  // A new session logs in to the new primary as its own user too.
+  const RunResult fresh = psql_query(as_user, where);
+  EXPECT_RUN_OK(fresh);
+  EXPECT_EQ(trim(fresh.out), after);
+}
+
+// Users missing from the auth_file are looked up with auth_query on the primary,
+// and the answer is kept cache_ttl_ms: a changed password counts once it expires.
+TEST_F(PgshiftAuth, AuthQueryWithCache) {
+  cluster().sql("DROP ROLE IF EXISTS rotating; CREATE ROLE rotating LOGIN PASSWORD 'first-password'");
+  auto proxy = start_pgshift("require", std::string("auth_user = \"authchecker\"\nauth_password = \"") + kAuthPassword +
+                                            "\"\ncache_ttl_ms = 1500\n");
+  const ConnParams first = proxy->conn().as("rotating", "first-password").with_ssl("require");
+  const ConnParams second = proxy->conn().as("rotating", "second-password").with_ssl("require");
+  expect_session(first, true);
+  cluster().sql("ALTER ROLE rotating PASSWORD 'second-password'");
+  const auto changed = std::chrono::steady_clock::now();
+  auto cached = psql(first, {"-A", "-t", "-c", "SELECT current_user"});
+  const bool still_cached = std::chrono::steady_clock::now() - changed < std::chrono::milliseconds(1000);
+  if (still_cached) {
+    EXPECT_RUN_OK(cached);  // the cached answer still holds
+  }
+  std::this_thread::sleep_until(changed + std::chrono::milliseconds(1700));
+  expect_refused(first, "rotating");
+  expect_session(second, true);
+  // A user nobody knows: asked, refused like a wrong password.
+  expect_refused(proxy->conn().as("nobody_at_all", "x").with_ssl("require"), "nobody_at_all");
+  const std::string log = proxy->log();
+  for (const char* secret : {kAuthPassword, "first-password", "second-password", "SCRAM-SHA-256$"})
+    EXPECT_EQ(log.find(secret), std::string::npos) << secret;
+  cluster().sql("DROP ROLE rotating");
+}
+
+}  // namespace
+}  // namespace pgshift::it
