@@ -96,6 +96,20 @@ awaitable<bool> set_read_only(ProxyContext& ctx, Control& c, bool on, std::strin
       co_return false;
     }
   }
+  // pg_reload_conf() only signals the postmaster, which then signals every
+  // backend: until this one shows the new value, others may not have it
+  // either, and the sequences set next (or a session moved there) would meet
+  // a read-only transaction. Bounded: a reload is a matter of milliseconds.
+  const std::string_view want = on ? "on" : "off";
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (int i = 0; i < 200; ++i) {
+    QueryResult r;
+    const bool sent = co_await simple_query(*c.conn, ctx.limits, "SHOW default_transaction_read_only", r);
+    if (!sent || !r.ok()) break;  // the next statement reports a lost connection
+    if (!r.rows.empty() && r.rows[0][0] && *r.rows[0][0] == want) break;
+    pause.expires_after(std::chrono::milliseconds(10));
+    co_await pause.async_wait(use_tuple);
+  }
   co_return true;
 }
 
