@@ -269,6 +269,20 @@ awaitable<void> ShadowApplier::close_idle() {
     spdlog::info("shadow: closed a shared connection no session has used for {} ms",
                  idle_timeout_.count());
   }
+  // Logical mode's connections to the primary for re-run reads (moved_on).
+  std::vector<ConnectionPtr> rereads;
+  for (auto it = rereads_.begin(); it != rereads_.end();) {
+    const ConnectionPtr& c = it->second;
+    if (c && c->reading) {
+      ++it;
+    } else if (!c || now - c->idle_since > idle_timeout_) {
+      if (c) rereads.push_back(c);
+      it = rereads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const ConnectionPtr& c : rereads) co_await terminate(c);
 }
 
 awaitable<void> ShadowApplier::close_session(std::uint64_t session) {
@@ -480,26 +494,35 @@ awaitable<bool> ShadowApplier::collect(Connection& c, const InFlight& f, std::ui
 // mismatch.
 awaitable<bool> ShadowApplier::moved_on(const shadow::Transaction& t, const std::vector<shadow::Outcome>& on_target) {
   const config::Side primary = config::other(target_);
-  ConnectionPtr& c = rereads_[t.origin->login_key];
-  std::string error;
+  const std::string& key = t.origin->login_key;
+  // A copy, not a reference into rereads_: close_idle may erase the entry while
+  // this waits. Readers of several connections can get here at once; one
+  // re-run at a time per connection, and the others keep their mismatch.
+  ConnectionPtr c = rereads_[key];
+  if (c && c->reading) co_return false;
   if (!c || c->broken) {
     const std::string sync_user = cfg_.shadow.sync_user.empty() ? "postgres" : cfg_.shadow.sync_user;
     const config::ServerLogin* login = config::find_login(cfg_.logins(primary), t.origin->user);
     if (!login) login = config::find_login(cfg_.logins(primary), sync_user);
     if (!login && !t.origin->pass_through) co_return false;
-    std::string used;
+    std::string used, error;
     c = co_await open_connection(primary, *t.origin, login, used, error);
+    if (!c) co_return false;
+    rereads_[key] = c;
   }
-  if (!c) co_return false;
   InFlight f;
   std::string bytes;
   append_transaction(*c, t, bytes, f);
   std::vector<shadow::Outcome> now;
   asio::steady_timer timer(io_, cfg_.shadow.apply_timeout);
+  c->reading = true;
   auto done = co_await (reread(*c, bytes, f, t.replies, now) || timer.async_wait(use_tuple));
+  c->reading = false;
+  c->idle_since = std::chrono::steady_clock::now();
   if (done.index() != 0 || !std::get<0>(done)) {
     c->server->stream.close();
-    c.reset();
+    c->broken = true;
+    if (auto it = rereads_.find(key); it != rereads_.end() && it->second == c) rereads_.erase(it);
     co_return false;
   }
   if (now.size() != on_target.size()) co_return false;

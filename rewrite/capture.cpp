@@ -193,16 +193,6 @@ bool assigns_key(PgQuery__Node* const* targets, std::size_t n, const CatalogTabl
   return false;
 }
 
-std::string quote_name(std::string_view name) {
-  std::string q = "\"";
-  for (char c : name) {
-    q.push_back(c);
-    if (c == '"') q.push_back('"');
-  }
-  q.push_back('"');
-  return q;
-}
-
 bool renamed_elsewhere(const Context& ctx, const CatalogTable& t) {
   if (!ctx.renamed_elsewhere) return false;
   for (const auto& [schema, table] : *ctx.renamed_elsewhere)
@@ -292,7 +282,7 @@ void plan_dml(const PgQuery__Node* stmt, const Context& ctx, const std::vector<s
   out.client_returning = returning > 0;
   out.table = ctx.catalog->share(t, ctx.catalog);
   out.reason = why;
-  const std::string ref = quote_name(rv->alias && rv->alias->aliasname ? str(rv->alias->aliasname) : str(rv->relname));
+  const std::string ref = pg::quoted(rv->alias && rv->alias->aliasname ? str(rv->alias->aliasname) : str(rv->relname));
   TokenEdit e;
   e.token = last;
   e.append.push_back({std::string(returning ? ", " : " RETURNING ") + "(" + ref + ".*)::text AS \"" +

@@ -57,6 +57,16 @@ bool scan(const std::string& sql, std::vector<Token>& out) {
   return ok;
 }
 
+std::string quoted(std::string_view name) {
+  std::string q = "\"";
+  for (char c : name) {
+    q.push_back(c);
+    if (c == '"') q.push_back('"');
+  }
+  q.push_back('"');
+  return q;
+}
+
 std::string identifier(std::string_view t) {
   if (t.empty()) return {};
   if (t.front() == '"') {

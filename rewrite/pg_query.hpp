@@ -41,6 +41,10 @@ bool scan(const std::string& sql, std::vector<Token>& out);
 // quoted ones lose their quotes. Empty for anything else.
 std::string identifier(std::string_view token_text);
 
+// `name` as a quoted identifier (embedded quotes doubled): always the same name,
+// whatever its case or characters.
+std::string quoted(std::string_view name);
+
 // Index of the token starting at byte `offset`, or -1.
 int token_at(const std::vector<Token>& tokens, std::uint32_t offset) noexcept;
 

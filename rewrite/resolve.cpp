@@ -8,6 +8,7 @@
 namespace pgshift::rewrite {
 namespace {
 
+using pg::quoted;
 using pg::str;
 
 // ---- rules and spelling ----------------------------------------------------
@@ -19,16 +20,6 @@ bool plain_identifier(const std::string& name) {
       return false;
   std::vector<pg::Token> t;  // reserved and type/function-name keywords must be quoted
   return pg::scan(name, t) && t.size() == 1 && t[0].column_name;
-}
-
-std::string quoted(std::string_view name) {
-  std::string q = "\"";
-  for (char c : name) {
-    q.push_back(c);
-    if (c == '"') q.push_back('"');
-  }
-  q.push_back('"');
-  return q;
 }
 
 bool all_upper(std::string_view t) {

@@ -7,7 +7,10 @@
 #include <prometheus/text_serializer.h>
 
 #include <chrono>
+#include <initializer_list>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "proxy/cutover/coordinator.hpp"
 #include "proxy/stats.hpp"
@@ -21,6 +24,14 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
+// One figure without labels; Collect() lists them as tables of these.
+struct Scalar {
+  const char* name;
+  const char* help;
+  MetricType type;
+  double value;
+};
+
 MetricFamily family(std::string name, std::string help, MetricType type) {
   MetricFamily f;
   f.name = std::move(name);
@@ -29,21 +40,36 @@ MetricFamily family(std::string name, std::string help, MetricType type) {
   return f;
 }
 
-MetricFamily counter(std::string name, std::string help, double value) {
-  MetricFamily f = family(std::move(name), std::move(help), MetricType::Counter);
+ClientMetric sample(MetricType type, double value) {
   ClientMetric m;
-  m.counter.value = value;
-  f.metric.push_back(std::move(m));
-  return f;
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  return m;
 }
 
-MetricFamily gauge(std::string name, std::string help, double value) {
-  MetricFamily f = family(std::move(name), std::move(help), MetricType::Gauge);
-  ClientMetric m;
-  m.gauge.value = value;
-  f.metric.push_back(std::move(m));
-  return f;
+void add(std::vector<MetricFamily>& out, std::initializer_list<Scalar> rows) {
+  for (const Scalar& r : rows) {
+    MetricFamily f = family(r.name, r.help, r.type);
+    f.metric.push_back(sample(r.type, r.value));
+    out.push_back(std::move(f));
+  }
 }
+
+// One family with one label, a sample per (label value, figure).
+void add(std::vector<MetricFamily>& out, Scalar head, const std::string& label,
+         const std::vector<std::pair<std::string, double>>& values) {
+  MetricFamily f = family(head.name, head.help, head.type);
+  for (const auto& [v, figure] : values) {
+    ClientMetric m = sample(head.type, figure);
+    m.label.push_back({label, v});
+    f.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(f));
+}
+
+double n(std::uint64_t v) { return static_cast<double>(v); }
+
+constexpr MetricType C = MetricType::Counter, G = MetricType::Gauge;
 
 constexpr cutover::Phase kPhases[] = {cutover::Phase::shadowing, cutover::Phase::reads,    cutover::Phase::cutover,
                                       cutover::Phase::cut_over,  cutover::Phase::rollback, cutover::Phase::completed};
@@ -59,94 +85,74 @@ class Metrics::Collector : public prometheus::Collectable {
     std::vector<MetricFamily> out;
     const stats::Figures f = stats::totals();
     const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx_.started).count();
-    out.push_back(gauge("pgshift_uptime_seconds", "Seconds since pgshift started.", uptime));
-    out.push_back(gauge("pgshift_sessions", "Client sessions open (admin console sessions not counted).",
-                        static_cast<double>(ctx_.sessions.load())));
-    out.push_back(gauge("pgshift_config_version", "Version of the configuration in effect (1 at start, +1 per reload).",
-                        static_cast<double>(ctx_.settings.get()->version)));
-
-    MetricFamily kinds = family("pgshift_statements_total", "Statements seen from clients, by kind.", MetricType::Counter);
-    for (std::size_t k = 0; k < stats::kKinds; ++k) {
-      ClientMetric m;
-      m.label.push_back({"kind", std::string(rewrite::to_string(static_cast<rewrite::StatementKind>(k)))});
-      m.counter.value = static_cast<double>(f.statements[k]);
-      kinds.metric.push_back(std::move(m));
-    }
-    out.push_back(std::move(kinds));
-    out.push_back(counter("pgshift_transactions_total",
-                          "Units of work clients finished (ReadyForQuery back to idle).", static_cast<double>(f.transactions)));
-    out.push_back(counter("pgshift_statements_rewritten_total", "Statements rewritten by rename rules.",
-                          static_cast<double>(f.rewritten)));
-    out.push_back(counter("pgshift_statements_refused_total", "Statements refused ([rewrite] strict).",
-                          static_cast<double>(f.refused)));
-    out.push_back(counter("pgshift_client_bytes_received_total", "Bytes read from clients while forwarding.",
-                          static_cast<double>(f.client_bytes_in)));
-    out.push_back(counter("pgshift_client_bytes_sent_total", "Bytes written to clients while forwarding.",
-                          static_cast<double>(f.client_bytes_out)));
-    out.push_back(counter("pgshift_server_bytes_received_total", "Bytes read from servers for clients.",
-                          static_cast<double>(f.server_bytes_in)));
-    out.push_back(counter("pgshift_server_bytes_sent_total", "Bytes written to servers for clients.",
-                          static_cast<double>(f.server_bytes_out)));
-
-    if (ctx_.mirror) {
-      const shadow::Status s = ctx_.mirror->status();
-      auto n = [](std::uint64_t v) { return static_cast<double>(v); };
-      out.push_back(counter("pgshift_mirror_committed_total", "Transactions committed on the serving server and queued for the other.", n(s.committed)));
-      out.push_back(counter("pgshift_mirror_applied_total", "Transactions applied on the mirror target.", n(s.applied)));
-      out.push_back(counter("pgshift_mirror_dropped_total", "Transactions dropped whole (queue full, target down).", n(s.dropped)));
-      out.push_back(counter("pgshift_mirror_failed_total", "Transactions that committed on the serving server but failed on the target.", n(s.failed)));
-      out.push_back(gauge("pgshift_mirror_pending_transactions", "Transactions queued, not yet applied.", n(s.pending)));
-      out.push_back(gauge("pgshift_mirror_pending_bytes", "Bytes of the transactions queued.", n(s.pending_bytes)));
-      out.push_back(gauge("pgshift_mirror_lag_seconds", "Age of the oldest transaction not yet applied.", s.lag_seconds));
-      out.push_back(gauge("pgshift_mirror_connected", "1 when the applier reaches the mirror target.", s.connected ? 1 : 0));
-      out.push_back(counter("pgshift_shadow_comparisons_total", "Statements whose results were compared.", n(s.statements_compared)));
-      out.push_back(counter("pgshift_shadow_mismatches_total", "Compared statements whose results differed.", n(s.mismatches)));
-      out.push_back(gauge("pgshift_shadow_diverged", "1 when the target no longer holds every write.", s.diverged ? 1 : 0));
-    }
-    if (ctx_.coordinator) {
-      const cutover::State st = ctx_.coordinator->state();
-      MetricFamily phase = family("pgshift_cutover_phase", "1 for the migration's current phase.", MetricType::Gauge);
-      for (cutover::Phase p : kPhases) {
-        ClientMetric m;
-        m.label.push_back({"phase", std::string(cutover::to_string(p))});
-        m.gauge.value = st.phase == p ? 1 : 0;
-        phase.metric.push_back(std::move(m));
-      }
-      out.push_back(std::move(phase));
-      out.push_back(gauge("pgshift_cutover_epoch", "Switches ever made (cutovers and rollbacks).", static_cast<double>(st.epoch)));
-      out.push_back(gauge("pgshift_serving_shadow", "1 when the [shadow] server serves clients.",
-                          ctx_.serving.load() == config::Side::shadow ? 1 : 0));
-      // Logical sync, per database of [shadow] sync_databases (a configured, small set).
-      const std::vector<sync::DatabaseStatus> dbs = ctx_.coordinator->sync_status();
-      if (!dbs.empty()) {
-        MetricFamily secs = family("pgshift_sync_lag_seconds",
-                                   "Logical replication: how far the subscription is behind, per database.",
-                                   MetricType::Gauge);
-        MetricFamily bytes = family("pgshift_sync_lag_bytes",
-                                    "Logical replication: WAL the subscription has not confirmed, per database.",
-                                    MetricType::Gauge);
-        MetricFamily ready = family("pgshift_sync_streaming",
-                                    "Logical replication: 1 when every table of the database streams.",
-                                    MetricType::Gauge);
-        for (const sync::DatabaseStatus& d : dbs) {
-          ClientMetric m;
-          m.label.push_back({"database", d.database});
-          m.gauge.value = d.status.lag_seconds;
-          secs.metric.push_back(m);
-          m.gauge.value = static_cast<double>(d.status.lag_bytes);
-          bytes.metric.push_back(m);
-          m.gauge.value = d.error.empty() && d.status.ready() ? 1 : 0;
-          ready.metric.push_back(std::move(m));
-        }
-        out.push_back(std::move(secs));
-        out.push_back(std::move(bytes));
-        out.push_back(std::move(ready));
-      }
-    }
+    add(out, {
+        {"pgshift_uptime_seconds", "Seconds since pgshift started.", G, uptime},
+        {"pgshift_sessions", "Client sessions open (admin console sessions not counted).", G, n(ctx_.sessions.load())},
+        {"pgshift_config_version", "Version of the configuration in effect (1 at start, +1 per reload).", G,
+         n(ctx_.settings.get()->version)},
+    });
+    std::vector<std::pair<std::string, double>> kinds;
+    for (std::size_t k = 0; k < stats::kKinds; ++k)
+      kinds.emplace_back(rewrite::to_string(static_cast<rewrite::StatementKind>(k)), n(f.statements[k]));
+    add(out, {"pgshift_statements_total", "Statements seen from clients, by kind.", C, 0}, "kind", kinds);
+    add(out, {
+        {"pgshift_transactions_total", "Units of work clients finished (ReadyForQuery back to idle).", C, n(f.transactions)},
+        {"pgshift_statements_rewritten_total", "Statements rewritten by rename rules.", C, n(f.rewritten)},
+        {"pgshift_statements_refused_total", "Statements refused ([rewrite] strict).", C, n(f.refused)},
+        {"pgshift_client_bytes_received_total", "Bytes read from clients while forwarding.", C, n(f.client_bytes_in)},
+        {"pgshift_client_bytes_sent_total", "Bytes written to clients while forwarding.", C, n(f.client_bytes_out)},
+        {"pgshift_server_bytes_received_total", "Bytes read from servers for clients.", C, n(f.server_bytes_in)},
+        {"pgshift_server_bytes_sent_total", "Bytes written to servers for clients.", C, n(f.server_bytes_out)},
+    });
+    if (ctx_.mirror) add_mirror(out, ctx_.mirror->status());
+    if (ctx_.coordinator) add_cutover(out);
     return out;
   }
 
  private:
+  static void add_mirror(std::vector<MetricFamily>& out, const shadow::Status& s) {
+    add(out, {
+        {"pgshift_mirror_committed_total", "Transactions committed on the serving server and queued for the other.", C, n(s.committed)},
+        {"pgshift_mirror_applied_total", "Transactions applied on the mirror target.", C, n(s.applied)},
+        {"pgshift_mirror_dropped_total", "Transactions dropped whole (queue full, target down).", C, n(s.dropped)},
+        {"pgshift_mirror_failed_total", "Transactions that committed on the serving server but failed on the target.", C, n(s.failed)},
+        {"pgshift_mirror_pending_transactions", "Transactions queued, not yet applied.", G, n(s.pending)},
+        {"pgshift_mirror_pending_bytes", "Bytes of the transactions queued.", G, n(s.pending_bytes)},
+        {"pgshift_mirror_lag_seconds", "Age of the oldest transaction not yet applied.", G, s.lag_seconds},
+        {"pgshift_mirror_connected", "1 when the applier reaches the mirror target.", G, s.connected ? 1.0 : 0.0},
+        {"pgshift_shadow_comparisons_total", "Statements whose results were compared.", C, n(s.statements_compared)},
+        {"pgshift_shadow_mismatches_total", "Compared statements whose results differed.", C, n(s.mismatches)},
+        {"pgshift_shadow_diverged", "1 when the target no longer holds every write.", G, s.diverged ? 1.0 : 0.0},
+    });
+  }
+
+  void add_cutover(std::vector<MetricFamily>& out) const {
+    const cutover::State st = ctx_.coordinator->state();
+    std::vector<std::pair<std::string, double>> phases;
+    for (cutover::Phase p : kPhases) phases.emplace_back(cutover::to_string(p), st.phase == p ? 1 : 0);
+    add(out, {"pgshift_cutover_phase", "1 for the migration's current phase.", G, 0}, "phase", phases);
+    add(out, {
+        {"pgshift_cutover_epoch", "Switches ever made (cutovers and rollbacks).", G, n(st.epoch)},
+        {"pgshift_serving_shadow", "1 when the [shadow] server serves clients.", G,
+         ctx_.serving.load() == config::Side::shadow ? 1.0 : 0.0},
+    });
+    // Logical sync, per database of [shadow] sync_databases (a configured, small set).
+    const std::vector<sync::DatabaseStatus> dbs = ctx_.coordinator->sync_status();
+    if (dbs.empty()) return;
+    std::vector<std::pair<std::string, double>> secs, bytes, streaming;
+    for (const sync::DatabaseStatus& d : dbs) {
+      secs.emplace_back(d.database, d.status.lag_seconds);
+      bytes.emplace_back(d.database, n(d.status.lag_bytes));
+      streaming.emplace_back(d.database, d.error.empty() && d.status.ready() ? 1 : 0);
+    }
+    add(out, {"pgshift_sync_lag_seconds", "Logical replication: how far the subscription is behind, per database.", G, 0},
+        "database", secs);
+    add(out, {"pgshift_sync_lag_bytes", "Logical replication: WAL the subscription has not confirmed, per database.", G, 0},
+        "database", bytes);
+    add(out, {"pgshift_sync_streaming", "Logical replication: 1 when every table of the database streams.", G, 0},
+        "database", streaming);
+  }
+
   ProxyContext& ctx_;
 };
 

@@ -242,16 +242,4 @@ std::function<int()> setup(CLI::App& app) {
   return [a] { return run(*a); };
 }
 
-int run_cli(int argc, char** argv) {
-  CLI::App app{"pgshift sync: logical replication to the new database", "pgshift sync"};
-  const std::function<int()> run_it = setup(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  return run_it();
-}
-
 }  // namespace pgshift::proxy::sync

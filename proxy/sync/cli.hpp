@@ -13,7 +13,4 @@ namespace pgshift::proxy::sync {
 // what runs the verb parsed (its exit status).
 std::function<int()> setup(CLI::App& app);
 
-// The same on its own: argv[0] is "sync".
-int run_cli(int argc, char** argv);
-
 }  // namespace pgshift::proxy::sync

@@ -118,18 +118,6 @@ std::function<int()> setup(CLI::App& app) {
   return [o] { return run(*o); };
 }
 
-int run_verify(int argc, char** argv) {
-  CLI::App app{"pgshift verify: compare every table of the primary and the [shadow]", "pgshift verify"};
-  const std::function<int()> run_it = setup(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  return run_it();
-}
-
 namespace {
 
 int run(const Options& opts) {

@@ -13,7 +13,4 @@ namespace pgshift::proxy::verify {
 // runs it once parsed (its exit status).
 std::function<int()> setup(CLI::App& app);
 
-// The same on its own: argv[0] is "verify".
-int run_verify(int argc, char** argv);
-
 }  // namespace pgshift::proxy::verify
