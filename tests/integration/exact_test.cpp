@@ -15,6 +15,7 @@
 #include "protocol/builder.hpp"
 #include "raw_client.hpp"
 #include "shadow_status.hpp"
+#include "two_servers.hpp"
 
 namespace pgshift::it {
 namespace {
@@ -32,41 +33,24 @@ CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, item_id
 CREATE TABLE tallies (client int PRIMARY KEY, n int NOT NULL, last timestamptz NOT NULL);
 )sql";
 
-constexpr const char* kAdminPassword = "exact-admin";
-
-class Exact : public ::testing::Test {
+class Exact : public TwoServers {
  protected:
   void SetUp() override {
     primary_ = std::make_unique<PgCluster>();
-    shadow_ = std::make_unique<PgCluster>();
-  }
-
-  void TearDown() override {
-    if (!HasFailure()) return;
-    for (const auto& [name, c] : {std::pair{"primary", primary_.get()}, std::pair{"shadow", shadow_.get()}}) {
-      if (c) std::cerr << "---- " << name << " PostgreSQL log ----\n" << c->log_tail() << "\n----\n";
-    }
-    if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 80) << "\n----\n";
+    target_ = std::make_unique<PgCluster>();
   }
 
   Pgshift& start(const std::string& more = "") {
-    std::ostringstream toml;
-    toml << "[[primary.login]]\nclient_user = \"*\"\n\n"
-         << "[shadow]\nhost = \"127.0.0.1\"\nport = " << shadow_->port() << "\n"
-         << "status_interval_ms = 200\nmismatch_log = \"mismatches.jsonl\"\n"
-         << "\n[[shadow.login]]\nclient_user = \"*\"\n"
-         << "\n[admin]\npassword = \"" << kAdminPassword << "\"\n"
-         << more;
     PgshiftOptions o;
     o.threads = 0;
-    o.extra_config = toml.str();
+    o.extra_config = mirror_config(*target_, 200) + admin_config() + more;
     proxy_ = std::make_unique<Pgshift>(*primary_, o);
     return *proxy_;
   }
 
   void both(const std::string& sql) const {
     primary_->sql(sql);
-    shadow_->sql(sql);
+    target_->sql(sql);
   }
 
   std::string mismatches() const { return read_file(proxy_->config_file().parent_path() / "mismatches.jsonl"); }
@@ -79,13 +63,6 @@ class Exact : public ::testing::Test {
       return {};
     }
     return *s;
-  }
-
-  RunResult console(const std::string& command) const {
-    ConnParams c = proxy_->conn("pgshift");
-    c.dbname = "pgshift";
-    c.password = kAdminPassword;
-    return psql(c, {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
   }
 
   // For each column of `table`, how many rows (by `key`) have the same value on both
@@ -112,7 +89,7 @@ class Exact : public ::testing::Test {
       }
       return out;
     };
-    const auto p = rows(*primary_), s = rows(*shadow_);
+    const auto p = rows(*primary_), s = rows(*target_);
     EXPECT_EQ(p.size(), s.size()) << table << ": rows on the primary and on the shadow";
     std::size_t keys_on_both = 0;
     std::vector<std::size_t> same(columns.size(), 0);
@@ -132,9 +109,6 @@ class Exact : public ::testing::Test {
       EXPECT_EQ(same[i], p.size()) << table << "." << columns[i] << " differs between the servers";
   }
 
-  std::unique_ptr<PgCluster> primary_;
-  std::unique_ptr<PgCluster> shadow_;
-  std::unique_ptr<Pgshift> proxy_;
 };
 
 // ---- 1. the volatile workload -------------------------------------------------------------
@@ -164,7 +138,7 @@ TEST_F(Exact, VolatileWorkloadEndsIdenticalAndClientsSeeWhatTheyWouldDirectly) {
   expect_identical("items", {"uid", "created", "r", "client", "note", "counter", "ext", "touched"});
   expect_identical("events", {"item_id", "at", "kind"});
   expect_identical("tallies", {"n", "last"}, "client");
-  EXPECT_EQ(primary_->sql("SELECT last_value FROM ext_seq"), shadow_->sql("SELECT last_value FROM ext_seq"))
+  EXPECT_EQ(primary_->sql("SELECT last_value FROM ext_seq"), target_->sql("SELECT last_value FROM ext_seq"))
       << "SELECT nextval() is replayed";
   EXPECT_GE(std::stoi(primary_->sql("SELECT count(*) FROM items")), 1900);
 
@@ -316,8 +290,8 @@ TEST_F(Exact, CaptureIsInvisibleToTheClient) {
   // The shadow has the rows written through pgshift (the direct ones went to the primary
   // only), and the row with note 'a' of the direct run too: the UPDATE through pgshift
   // changed it, and the shadow got the row as the primary has it.
-  EXPECT_EQ(shadow_->sql("SELECT count(*) FROM items WHERE note IN ('simple', 'a', 'b', 'extended', 'binary')"), "6");
-  EXPECT_EQ(shadow_->sql("SELECT count(*) FROM items WHERE note LIKE 'limit %'"), "5");
+  EXPECT_EQ(target_->sql("SELECT count(*) FROM items WHERE note IN ('simple', 'a', 'b', 'extended', 'binary')"), "6");
+  EXPECT_EQ(target_->sql("SELECT count(*) FROM items WHERE note LIKE 'limit %'"), "5");
   EXPECT_EQ(proxy_->stop(), "");
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "two_servers.hpp"
 
 namespace pgshift::it {
 namespace {
@@ -24,7 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kAdminPassword = "admin-secret";
 constexpr const char* kToken = "operator-test-token";
 constexpr const char* kTokenEnv = "PGSHIFT_IT_HTTP_TOKEN";
 
@@ -37,7 +37,7 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeo
   return true;
 }
 
-class Operator : public ::testing::Test {
+class Operator : public TwoServers {
  protected:
   void SetUp() override {
     setenv(kTokenEnv, kToken, 1);
@@ -48,23 +48,14 @@ class Operator : public ::testing::Test {
              "INSERT INTO users VALUES (1, 'a@example.com')");
   }
 
-  void TearDown() override {
-    if (!HasFailure()) return;
-    if (proxy_) std::cerr << "---- pgshift log ----\n" << tail_lines(proxy_->log(), 80) << "\n----\n";
-  }
-
   // The configuration after [primary]; `extra` is appended (more sections).
   std::string config(const std::string& extra = "") const {
     std::ostringstream toml;
-    toml << "[[primary.login]]\nclient_user = \"*\"\n\n"
-         << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\n"
-         << "status_interval_ms = 1000\nread_sample_rate = 1.0\n"
-         << "mismatch_log = \"" << (state_dir_.path() / "mismatches.jsonl").string() << "\"\n"
-         << "\n[[shadow.login]]\nclient_user = \"*\"\n"
+    toml << mirror_config(*target_, 1000, "read_sample_rate = 1.0\n")
          << "\n[shadow.compare]\nignore_columns = [\"pgbench_history.mtime\"]\n"
-         << "\n[admin]\npassword = \"" << kAdminPassword << "\"\nhttp_listen = \"127.0.0.1:" << http_port_ << "\"\n"
+         << admin_config() << "http_listen = \"127.0.0.1:" << http_port_ << "\"\n"
          << "http_token_env = \"" << kTokenEnv << "\"\n"
-         << "\n[cutover]\nstate_file = \"" << (state_dir_.path() / "state.json").string() << "\"\n"
+         << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
          << "max_lag_ms = 60000\ncatchup_timeout_ms = 30000\n"
          << extra;
     return toml.str();
@@ -86,32 +77,6 @@ class Operator : public ::testing::Test {
     const auto cut = text.find("[[primary.login]]");
     ASSERT_NE(cut, std::string::npos);
     write_file(proxy_->config_file(), text.substr(0, cut) + config(extra_sections));
-  }
-
-  ConnParams client() const { return proxy_->conn(); }
-
-  ConnParams admin() const {
-    ConnParams c = proxy_->conn("pgshift");
-    c.dbname = "pgshift";
-    c.password = kAdminPassword;
-    return c;
-  }
-
-  RunResult console(const std::string& command) const {
-    return psql(admin(), {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
-  }
-
-  // An (item, value) SHOW command as a map.
-  std::map<std::string, std::string> show(const std::string& what) const {
-    std::map<std::string, std::string> out;
-    const RunResult r = console("SHOW " + what);
-    EXPECT_RUN_OK(r);
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      const auto bar = line.find('|');
-      if (bar != std::string::npos) out[line.substr(0, bar)] = line.substr(bar + 1);
-    }
-    return out;
   }
 
   // Everything committed so far is applied on the shadow.
@@ -149,10 +114,7 @@ class Operator : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<PgCluster> primary_, target_;
-  std::unique_ptr<Pgshift> proxy_;
   std::uint16_t http_port_ = free_port();
-  TempDir state_dir_{"pgshift-it-operator"};
   TempDir handshake_{"pgshift-it-handshake"};
 };
 

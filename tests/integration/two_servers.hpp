@@ -16,6 +16,16 @@ inline constexpr const char* kAdminPassword = "admin-secret";
 // The [admin] section the console below logs in with.
 inline std::string admin_config() { return std::string("\n[admin]\npassword = \"") + kAdminPassword + "\"\n"; }
 
+// pgshift mirroring to `target` as the [shadow], every client user logging in to
+// both servers as itself (the clusters trust loopback), and the primary's catalog
+// read (exact mirroring needs it). The mismatch log is next to the config file;
+// `shadow_keys` are more lines of [shadow].
+inline std::string mirror_config(const PgCluster& target, int status_interval_ms, const std::string& shadow_keys = "") {
+  return "[[primary.login]]\nclient_user = \"*\"\n\n[shadow]\nhost = \"127.0.0.1\"\nport = " +
+         std::to_string(target.port()) + "\nstatus_interval_ms = " + std::to_string(status_interval_ms) +
+         "\nmismatch_log = \"mismatches.jsonl\"\n" + shadow_keys + "\n[[shadow.login]]\nclient_user = \"*\"\n";
+}
+
 class TwoServers : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -39,10 +49,10 @@ class TwoServers : public ::testing::Test {
     return psql(admin(), {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command});
   }
 
-  // SHOW CUTOVER as item -> value.
-  std::map<std::string, std::string> show_cutover() const {
+  // An (item, value) SHOW command, such as SHOW CUTOVER, as item -> value.
+  std::map<std::string, std::string> show(const std::string& what) const {
     std::map<std::string, std::string> out;
-    const RunResult r = console("SHOW CUTOVER");
+    const RunResult r = console("SHOW " + what);
     EXPECT_RUN_OK(r);
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
@@ -51,6 +61,7 @@ class TwoServers : public ::testing::Test {
     }
     return out;
   }
+  std::map<std::string, std::string> show_cutover() const { return show("CUTOVER"); }
 
   // The [cutover] state file, shared by every pgshift a test starts.
   std::string state_file() const { return (state_dir_.path() / "state.json").string(); }
