@@ -196,30 +196,7 @@ TEST_F(Rename, WorkloadMatchesOldSchemaThroughPgshift) {
   load(*new_, "differential", true);
   Pgshift proxy(*new_, rename_options(false));
 
-  auto expected = python_client("rename_workload.py", direct, {"workload"});
-  ASSERT_RUN_OK(expected);
-  auto actual = python_client("rename_workload.py", via(proxy, "differential"), {"workload"});
-  ASSERT_RUN_OK(actual);
-
-  const auto want = lines_of(expected.out);
-  const auto got = lines_of(actual.out);
-  ASSERT_GE(want.size(), 81u) << "the workload has too few steps:\n" << expected.out;
-  ASSERT_NE(want.back().find("\"end\": true"), std::string::npos) << expected.out;
-
-  std::size_t differences = 0;
-  std::string first, others;
-  for (std::size_t i = 0; i < std::max(want.size(), got.size()); ++i) {
-    const std::string w = i < want.size() ? want[i] : "<missing>";
-    const std::string g = i < got.size() ? got[i] : "<missing>";
-    if (w == g) continue;
-    if (differences++ == 0) {
-      first = "line " + std::to_string(i + 1) + "\n  direct:  " + w + "\n  pgshift: " + g + "\n";
-    } else if (differences <= 40) {
-      others += "  line " + std::to_string(i + 1) + " pgshift: " + g.substr(0, 300) + "\n";
-    }
-  }
-  EXPECT_EQ(differences, 0u) << "first difference at " << first
-                             << (others.empty() ? "" : "later differences:\n" + others);
+  expect_same_transcript(direct, via(proxy, "differential"), "workload", 81);
 
   EXPECT_EQ(proxy.stop(), "");
   const std::string log = proxy.log();

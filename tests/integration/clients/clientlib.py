@@ -9,7 +9,9 @@ expectation or exception exits non-zero.
 
 import asyncio
 import inspect
+import os
 import sys
+import time
 import traceback
 
 
@@ -29,6 +31,18 @@ def fail(what):
 def expect(condition, what):
     if not condition:
         raise ExpectationFailed(what)
+
+
+def handshake(directory, name):
+    """Says the client is ready (DIRECTORY/NAME.ready), then waits at most 60 s for
+    DIRECTORY/go: the test changes servers or settings meanwhile."""
+    open(os.path.join(directory, name + ".ready"), "w").close()
+    go = os.path.join(directory, "go")
+    deadline = time.monotonic() + 60
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            fail("no go from the test within 60 s")
+        time.sleep(0.02)
 
 
 def run_scenario(scenarios, argv=None):

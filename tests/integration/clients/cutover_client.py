@@ -32,17 +32,7 @@ import asyncpg
 import psycopg
 from psycopg import errors
 
-from clientlib import expect, expect_equal, fail, run_scenario
-
-
-def handshake(directory, name):
-    open(os.path.join(directory, name + ".ready"), "w").close()
-    go = os.path.join(directory, "go")
-    deadline = time.monotonic() + 60
-    while not os.path.exists(go):
-        if time.monotonic() > deadline:
-            fail("no go from the test within 60 s")
-        time.sleep(0.02)
+from clientlib import expect, expect_equal, fail, handshake, run_scenario
 
 
 def port_of(conn):

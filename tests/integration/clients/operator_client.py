@@ -22,14 +22,12 @@ Scenarios:
 """
 
 import json
-import os
-import time
 import urllib.error
 import urllib.request
 
 import psycopg
 
-from clientlib import expect, expect_equal, fail, run_scenario
+from clientlib import expect, expect_equal, handshake, run_scenario
 
 # SHOW command -> the columns of its rows (None: an (item, value) table).
 SHOWS = {
@@ -142,13 +140,7 @@ def renamed(directory):
     with psycopg.connect(autocommit=True) as conn:
         expect_equal(conn.execute("SELECT email_address FROM users WHERE id = 1").fetchone()[0], "a@example.com",
                      "before the reload")
-        open(os.path.join(directory, "renamed.ready"), "w").close()
-        go = os.path.join(directory, "go")
-        deadline = time.monotonic() + 60
-        while not os.path.exists(go):
-            if time.monotonic() > deadline:
-                fail("no go from the test within 60 s")
-            time.sleep(0.02)
+        handshake(directory, "renamed")
         cur = conn.execute("SELECT email FROM users WHERE id = 1")
         expect_equal(cur.description[0].name, "email", "the column name the application asked for")
         expect_equal(cur.fetchone()[0], "a@example.com", "the old name, rewritten after the reload")
