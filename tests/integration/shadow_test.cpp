@@ -509,7 +509,10 @@ TEST_F(Shadow, KilledShadowDropsAndReconnects) {
   auto bench = std::async(std::launch::async, [&] {
     RunOptions opts;
     opts.timeout = 120s;
-    return pgbench(proxy.conn(), {"-c", "4", "-j", "2", "-T", "14"}, opts);
+    // Long enough that writes still come after the restart on a loaded machine: the
+    // shadow's start, the applier's 1-s reconnect backoff and a cold shadow took
+    // most of a 14-s run once in CI, and without writes nothing more is applied.
+    return pgbench(proxy.conn(), {"-c", "4", "-j", "2", "-T", "22"}, opts);
   });
   auto mirroring = wait_status(proxy, 0, [](const ShadowStatus& s) { return s.applied > 0 && s.connected; }, 10s);
   EXPECT_TRUE(mirroring) << "nothing was mirrored; last status: " << last_status_line(proxy);
@@ -527,7 +530,7 @@ TEST_F(Shadow, KilledShadowDropsAndReconnects) {
   const std::size_t restarted = log_mark(proxy);
   shadow_->start();
   auto back = wait_status(
-      proxy, restarted, [&](const ShadowStatus& s) { return s.connected && s.applied > applied_before + 50; }, 15s);
+      proxy, restarted, [&](const ShadowStatus& s) { return s.connected && s.applied > applied_before + 50; }, 20s);
   EXPECT_TRUE(back) << "mirroring did not resume after the restart (applied was " << applied_before
                     << "); last status: " << last_status_line(proxy);
 
