@@ -141,6 +141,16 @@ std::shared_ptr<const Catalog> Catalog::build(const Rows& rows, std::uint64_t ge
     for (Col& col : cols) it->second.columns.push_back(std::move(col.column));
     c->columns_ += cols.size();
   }
+  // The sequences owned by columns (identity and serial), on their columns.
+  for (const CatalogSequence& seq : c->sequences_) {
+    if (seq.owner_column.empty()) continue;
+    auto it = c->tables_.find(key_of(seq.owner_schema, seq.owner_table));
+    if (it == c->tables_.end()) continue;
+    if (const int i = it->second.column(seq.owner_column); i >= 0) {
+      it->second.columns[static_cast<std::size_t>(i)].sequence_schema = seq.schema;
+      it->second.columns[static_cast<std::size_t>(i)].sequence = seq.name;
+    }
+  }
   for (auto& [key, list] : keys) {
     auto it = c->tables_.find(key);
     if (it == c->tables_.end()) continue;

@@ -30,6 +30,9 @@ struct CatalogColumn {
   bool volatile_default = false;
   char identity = 0;       // 'a' GENERATED ALWAYS AS IDENTITY, 'd' BY DEFAULT, 0 none
   bool generated = false;  // GENERATED ALWAYS AS (...) STORED
+  // The sequence this column owns (identity or serial), schema and name;
+  // empty when none.
+  std::string sequence_schema, sequence;
 
   // A row that takes this column's default gets a value of its own.
   bool new_value_when_defaulted() const noexcept { return volatile_default || identity != 0; }

@@ -88,6 +88,24 @@ std::string failing_statement(std::string_view sqlstate) {
          "', MESSAGE = 'pgshift: this statement failed on the primary'; END$pgshift$";
 }
 
+namespace {
+
+// The primary's value of a column that owns a sequence, written so that the
+// shadow's sequence also moves past it: explicit values leave a sequence
+// where it was, and a later statement that is not exact (COPY, say) would take
+// the same numbers from it again and collide. greatest(): transactions apply
+// in commit order, which need not be the order their numbers were drawn in.
+// setval() is not rolled back with the shadow's transaction; a sequence ahead
+// is harmless (the cutover sets every sequence past the primary's anyway).
+std::string advancing(const rewrite::CatalogColumn& col, const std::string& v) {
+  const std::string seq = sql_identifier(col.sequence_schema) + "." + sql_identifier(col.sequence);
+  const std::string n = sql_literal(v) + "::bigint";
+  return "(" + n + " + 0 * pg_catalog.setval(" + sql_literal(seq) + ", GREATEST(" + n +
+         ", (SELECT last_value FROM " + seq + "))))";
+}
+
+}  // namespace
+
 bool capture_statement(const rewrite::Capture& c, const std::vector<std::string>& rows, std::string& sql,
                        std::string& error) {
   sql.clear();
@@ -151,7 +169,11 @@ bool capture_statement(const rewrite::Capture& c, const std::vector<std::string>
   for (std::size_t r = 0; r < rows.size(); ++r) {
     if (!row_fields(rows[r])) return false;
     sql += r ? ", (" : "(";
-    for (std::size_t k = 0; k < cols.size(); ++k) sql += (k ? ", " : "") + value(fields[cols[k]]);
+    for (std::size_t k = 0; k < cols.size(); ++k) {
+      const rewrite::CatalogColumn& col = t.columns[cols[k]];
+      sql += k ? ", " : "";
+      sql += col.sequence.empty() || !fields[cols[k]] ? value(fields[cols[k]]) : advancing(col, *fields[cols[k]]);
+    }
     sql += ")";
   }
   if (c.op == rewrite::Capture::Op::upsert) {

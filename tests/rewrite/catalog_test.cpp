@@ -404,6 +404,9 @@ TEST(CatalogSnapshot, BuildsFromLoaderRows) {
   EXPECT_TRUE(t->triggers);
   ASSERT_EQ(c->sequence_count(), 1u);
   EXPECT_EQ(c->sequences()[0].owner_column, "id");
+  EXPECT_EQ(t->columns[0].sequence_schema, "public");
+  EXPECT_EQ(t->columns[0].sequence, "t_id_seq") << "the sequence the column owns";
+  EXPECT_TRUE(t->columns[2].sequence.empty());
   EXPECT_EQ(c->default_search_path("carol"), "app, public") << "the database's";
   EXPECT_EQ(c->default_search_path("alice"), "alice_schema") << "the role's, anywhere, beats the database's";
   EXPECT_EQ(c->default_search_path("bob"), "bobs") << "the role's in this database beats everything";
