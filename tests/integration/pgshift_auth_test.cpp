@@ -14,6 +14,7 @@
 #include <future>
 
 #include "harness.hpp"
+#include "pgshift_auth.hpp"
 #include "two_servers.hpp"
 
 namespace pgshift::it {
@@ -35,9 +36,7 @@ bool has_line(const std::string& log, const std::vector<std::string>& parts) {
 class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
  public:
   static PgCluster::Options cluster_options() {
-    std::vector<std::string> hba = password_hba_lines();
-    hba.push_back("host all authchecker 127.0.0.1/32 scram-sha-256");
-    return {.ssl = true, .hba = hba, .conf = {"password_encryption=scram-sha-256"}};
+    return scram_tls_cluster({"host all authchecker 127.0.0.1/32 scram-sha-256"});
   }
   static void prepare(PgCluster& cluster) {
     create_password_accounts(cluster);
@@ -49,14 +48,7 @@ class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
     SharedClusterTest<PgshiftAuth>::SetUpTestSuite();
     dir_ = std::make_unique<TempDir>("pgshift-it-auth");
     proxy_cert_ = make_self_signed_cert(dir_->path(), "pgshift");
-    // The auth_file as the README says to make it: the primary's pg_authid, in
-    // PgBouncer's userlist format.
-    const std::string rows = cluster().sql(
-        "SELECT string_agg(format('\"%s\" \"%s\"', rolname, rolpassword), E'\\n' ORDER BY rolname)"
-        " FROM pg_authid WHERE rolpassword IS NOT NULL");
-    auth_file_ = dir_->path() / "userlist.txt";
-    write_file(auth_file_, rows + "\n");
-    fs::permissions(auth_file_, fs::perms::owner_read | fs::perms::owner_write);
+    auth_file_ = write_auth_file(cluster(), dir_->path());
   }
   static void TearDownTestSuite() {
     dir_.reset();
@@ -66,12 +58,7 @@ class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
  protected:
   static std::unique_ptr<Pgshift> start_pgshift(const std::string& client_mode = "require",
                                                 const std::string& extra = "") {
-    PgshiftOptions options;
-    options.client_tls_mode = client_mode;
-    options.client_cert = proxy_cert_;
-    options.server_tls_mode = "require";
-    options.extra_config = "[auth]\nmode = \"pgshift\"\nauth_file = \"" + auth_file_.string() + "\"\n" + extra;
-    return std::make_unique<Pgshift>(cluster(), options);
+    return std::make_unique<Pgshift>(cluster(), pgshift_auth_options(proxy_cert_, auth_file_, client_mode, extra));
   }
 
   // Logs in with psql and checks both legs: the client's (TLS or not), and that
