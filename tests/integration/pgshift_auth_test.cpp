@@ -13,8 +13,11 @@
 
 #include <future>
 
+#include <signal.h>
+
 #include "harness.hpp"
 #include "pgshift_auth.hpp"
+#include "raw_client.hpp"
 #include "two_servers.hpp"
 
 namespace pgshift::it {
@@ -228,6 +231,58 @@ TEST_F(PgshiftAuth, CutoverMovesSessionsAsTheirOwnUser) {
   const RunResult fresh = psql_query(as_user, where);
   EXPECT_RUN_OK(fresh);
   EXPECT_EQ(trim(fresh.out), after);
+}
+
+// RELOAD and SIGHUP read the auth_file again, checked as at start: a user added to it
+// logs in without a restart; a broken file is refused, naming file and reason, and
+// the secrets already loaded keep working.
+TEST_F(PgshiftAuth, AuthFileReloaded) {
+  TempDir dir("pgshift-it-reload");
+  const fs::path file = dir.path() / "userlist.txt";
+  fs::copy_file(auth_file_, file);  // made before the role below existed
+  cluster().sql("DROP ROLE IF EXISTS latecomer; SET password_encryption = 'scram-sha-256';"
+                " CREATE ROLE latecomer LOGIN PASSWORD 'late-secret'");
+  Pgshift proxy(cluster(), pgshift_auth_options(proxy_cert_, file, "require", admin_config()));
+  const ConnParams late = proxy.conn().as("latecomer", "late-secret").with_ssl("require");
+  expect_refused(late, "latecomer");
+
+  ConnParams admin = proxy.conn("pgshift").with_ssl("require");
+  admin.dbname = "pgshift";
+  admin.password = kAdminPassword;
+  auto console = [&](const std::string& sql) { return psql(admin, {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql}); };
+
+  write_auth_file(cluster(), dir.path());  // now with latecomer
+  const RunResult added = console("RELOAD");
+  ASSERT_RUN_OK(added);
+  EXPECT_TRUE(contains(added.out, "auth.users|")) << added.out;
+  EXPECT_TRUE(contains(added.out, "1 added, 0 changed, 0 removed|yes")) << added.out;
+  expect_session(late, true);
+
+  // A malformed line: refused with the file, the line and the reason; nothing changes.
+  write_file(file, read_file(file) + "\"broken\" \"md5" + std::string(32, 'z') + "\"\n");
+  const RunResult bad = console("RELOAD");
+  EXPECT_FALSE(bad.ok()) << bad.describe();
+  EXPECT_TRUE(contains(bad.err, "auth.auth_file: " + file.string() + " line "));
+  EXPECT_TRUE(contains(bad.err, "malformed MD5 hash"));
+  EXPECT_TRUE(contains(bad.err, proxy.config_file().string()));
+  expect_session(late, true);
+
+  // SIGHUP, with a file others may read: refused in the log, the secrets stay.
+  write_auth_file(cluster(), dir.path());
+  fs::permissions(file, fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+  ASSERT_EQ(kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return contains(proxy.log(), "reload by SIGHUP refused"); }));
+  EXPECT_TRUE(contains(proxy.log(), "is readable or writable by others than its owner"));
+  expect_session(late, true);
+
+  // Fixed and without latecomer again: after SIGHUP it is refused, as if never added.
+  fs::copy_file(auth_file_, file, fs::copy_options::overwrite_existing);
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return contains(proxy.log(), "by SIGHUP: applied auth.users"); }));
+  expect_refused(late, "latecomer");
+  EXPECT_EQ(proxy.log().find("late-secret"), std::string::npos);
+  cluster().sql("DROP ROLE latecomer");
 }
 
 // Users missing from the auth_file are looked up with auth_query on the primary,
