@@ -195,6 +195,35 @@ TEST_F(PgshiftAuth, MirroredWritesRunAsTheClientsOwnUser) {
   EXPECT_TRUE(has_line(proxy->log(), {"shadow: opened", "user=" + kMd5User.user + " ", "with MD5 pass-through"}));
 }
 
+// A shadow that refuses one user's pass-through (its MD5 hash differs there, and no
+// [[shadow.login]] stands in) costs only that user's transactions: the shadow works,
+// so the other users' writes keep being mirrored right after each refusal.
+TEST_F(PgshiftAuth, ShadowRefusingOneUserMirrorsTheOthers) {
+  PgCluster shadow(cluster_options());
+  shadow.sql(cluster().sql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword)"
+                           " FROM pg_authid WHERE rolname = '" + kScramUser.user + "'"));
+  shadow.sql("SET password_encryption = 'md5'; CREATE ROLE " + kMd5User.user + " LOGIN PASSWORD 'another-password'");
+  const std::string table = "CREATE TABLE mirrored_for (n int, who text DEFAULT current_user);"
+                            " GRANT ALL ON mirrored_for TO PUBLIC;";
+  cluster().sql("DROP TABLE IF EXISTS mirrored_for; " + table);
+  shadow.sql(table);
+  auto proxy = start_pgshift("require", "\n[shadow]\nhost = \"127.0.0.1\"\nport = " + std::to_string(shadow.port()) +
+                                            "\n\n[shadow.tls]\nmode = \"require\"\n");
+  for (int round = 1; round <= 2; ++round) {
+    for (const Account* account : {&kMd5User, &kScramUser}) {
+      const int n = round * 10 + (account == &kMd5User ? 1 : 2);
+      EXPECT_RUN_OK(psql_query(proxy->conn().as(account->user, account->password).with_ssl("require"),
+                               "INSERT INTO mirrored_for (n) VALUES (" + std::to_string(n) + ")"));
+    }
+  }
+  const std::string query = "SELECT coalesce(string_agg(n || ':' || who, ',' ORDER BY n), '') FROM mirrored_for";
+  EXPECT_EQ(cluster().sql(query), "11:md5user,12:scramuser,21:md5user,22:scramuser");
+  const std::string expected = "12:" + kScramUser.user + ",22:" + kScramUser.user;
+  EXPECT_TRUE(eventually([&] { return shadow.sql(query) == expected; })) << shadow.sql(query) << "\n"
+                                                                          << tail_lines(proxy->log(), 40);
+  EXPECT_TRUE(has_line(proxy->log(), {"shadow: cannot open a connection", "password authentication failed"})) << tail_lines(proxy->log(), 40);
+}
+
 // A cutover moves each session as its own user (SCRAM pass-through to the new
 // primary), and later sessions log in there the same way. The logins below
 // (postgres, trusted) serve only the cutover's control connections: were they used
