@@ -110,6 +110,7 @@ awaitable<bool> Session::log_in_as_client(Params params) {
     co_return false;
   }
   start_mirroring();
+  setup_catalog();  // as after a relayed login: renames and exact mirroring need it
   co_return true;
 }
 

@@ -195,6 +195,27 @@ TEST_F(PgshiftAuth, MirroredWritesRunAsTheClientsOwnUser) {
   EXPECT_TRUE(has_line(proxy->log(), {"shadow: opened", "user=" + kMd5User.user + " ", "with MD5 pass-through"}));
 }
 
+// Exact mirroring needs each database's catalog, which pgshift reads as the session's
+// user by pass-through when no [[primary.login]] / [[shadow.login]] is configured: a
+// clock_timestamp() written through pgshift reaches the shadow as the primary's value.
+TEST_F(PgshiftAuth, ExactMirroringReadsTheCatalogByPassThrough) {
+  PgCluster shadow(cluster_options());
+  shadow.sql(cluster().sql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword)"
+                           " FROM pg_authid WHERE rolname = '" + kScramUser.user + "'"));
+  const std::string table = "CREATE TABLE stamped (n int PRIMARY KEY, at timestamptz); GRANT ALL ON stamped TO PUBLIC;";
+  cluster().sql("DROP TABLE IF EXISTS stamped; " + table);
+  shadow.sql(table);
+  auto proxy = start_pgshift("require", "\n[shadow]\nhost = \"127.0.0.1\"\nport = " + std::to_string(shadow.port()) +
+                                            "\n\n[shadow.tls]\nmode = \"require\"\n");
+  EXPECT_RUN_OK(psql_query(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"),
+                           "INSERT INTO stamped VALUES (1, clock_timestamp())"));
+  const std::string query = "SELECT coalesce(string_agg(n || '@' || at, ','), '') FROM stamped";
+  const std::string on_primary = cluster().sql(query);
+  EXPECT_TRUE(eventually([&] { return !shadow.sql(query).empty(); })) << tail_lines(proxy->log(), 40);
+  EXPECT_EQ(shadow.sql(query), on_primary) << "the shadow ran clock_timestamp() itself";
+  EXPECT_TRUE(contains(proxy->log(), "catalog: read database postgres on the primary server"));
+}
+
 // A shadow that refuses one user's pass-through (its MD5 hash differs there, and no
 // [[shadow.login]] stands in) costs only that user's transactions: the shadow works,
 // so the other users' writes keep being mirrored right after each refusal.
