@@ -128,8 +128,11 @@ std::vector<AuthFileEntry> read_auth_file(const std::string& path, std::vector<s
   char chunk[4096];
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) content.append(chunk, static_cast<std::size_t>(in.gcount()));
   OPENSSL_cleanse(chunk, sizeof chunk);
-  std::vector<AuthFileEntry> entries = parse_auth_file(content, problems);
+  std::vector<std::string> lines;
+  std::vector<AuthFileEntry> entries = parse_auth_file(content, lines);
   protocol::scram::wipe(content);
+  // "FILE line N: reason": the config file's error alone would not say which file.
+  for (std::string& p : lines) problems.push_back(path + " " + p);
   return entries;
 }
 

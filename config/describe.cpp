@@ -80,6 +80,31 @@ std::string login(const ServerLogin& l) {
 
 using Items = std::vector<std::pair<std::string, std::string>>;
 
+std::string_view auth_method(ClientAuthMethod m) {
+  switch (m) {
+    case ClientAuthMethod::scram_sha_256: return "scram-sha-256";
+    case ClientAuthMethod::md5: return "md5";
+    case ClientAuthMethod::password: return "password";
+  }
+  return "?";
+}
+
+// [auth], secrets as "(set)"; the auth_file's users only as a count.
+void auth(Items& out, const Auth& a) {
+  out.emplace_back("auth.mode", a.mode == AuthMode::pgshift ? "pgshift" : "relay");
+  if (a.mode != AuthMode::pgshift) return;
+  out.emplace_back("auth.method", std::string(auth_method(a.method)));
+  out.emplace_back("auth.auth_file", a.auth_file.empty() ? "(not set)" : a.auth_file);
+  out.emplace_back("auth.users", std::to_string(a.users.size()) + (a.users.size() == 1 ? " user" : " users"));
+  out.emplace_back("auth.auth_user", a.auth_user.empty() ? "(not set)" : a.auth_user);
+  if (a.auth_user.empty()) return;
+  out.emplace_back("auth.auth_password", secret(a.auth_password));
+  out.emplace_back("auth.auth_database", a.auth_database);
+  out.emplace_back("auth.auth_query", a.auth_query);
+  out.emplace_back("auth.cache_ttl_ms", ms(a.cache_ttl));
+  out.emplace_back("auth.cache_entries", std::to_string(a.cache_entries));
+}
+
 void upstream(Items& out, const std::string& path, const Upstream& u) {
   out.emplace_back(path + ".host", u.address.host);
   out.emplace_back(path + ".port", std::to_string(u.address.port));
@@ -91,14 +116,17 @@ void upstream(Items& out, const std::string& path, const Upstream& u) {
 }
 
 // Settings a reload applies: exact keys, and prefixes ending in '.' or '['.
-constexpr std::array<std::string_view, 24> kReloadable{
+constexpr std::array<std::string_view, 26> kReloadable{
     "proxy.login_timeout_ms", "proxy.shutdown_timeout_ms", "proxy.max_connections", "log.level",
     "rewrite.",               "rename[",                   "shadow.read_sample_rate",
     "shadow.status_interval_ms", "shadow.apply_timeout_ms", "shadow.idle_timeout_ms",
     "shadow.compare.ignore_fingerprints", "shadow.compare.numeric_tolerance", "cutover.max_lag_ms",
     "cutover.max_mismatch_rate", "cutover.window_s", "cutover.min_compared", "cutover.prepare_timeout_ms",
     "cutover.drain_timeout_ms", "cutover.catchup_timeout_ms", "cutover.unmovable", "cutover.fence_old",
-    "cutover.control_user", "cutover.require_verify_within_s", "verify."};
+    "cutover.control_user", "cutover.require_verify_within_s", "verify.",
+    // The auth_file is read again (and checked as at start) by every reload: adding a
+    // user or changing a password must not need a restart that closes every session.
+    "auth.auth_file", "auth.users"};
 
 }  // namespace
 
@@ -151,6 +179,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
     out.emplace_back("shadow.compare.ignore_fingerprints", list(sh.compare.ignore_fingerprints));
     out.emplace_back("shadow.compare.numeric_tolerance", number(sh.compare.numeric_tolerance));
   }
+  auth(out, c.auth);
   out.emplace_back("admin.user", c.admin.user);
   out.emplace_back("admin.password", secret(c.admin.password));
   out.emplace_back("admin.auth", c.admin.auth);
@@ -222,6 +251,10 @@ Config with_reloadable(const Config& running, const Config& loaded) {
   co.control_user = n.control_user;
   co.require_verify_within = n.require_verify_within;
   c.verify = loaded.verify;
+  if (c.auth.mode == AuthMode::pgshift && loaded.auth.mode == AuthMode::pgshift) {
+    c.auth.auth_file = loaded.auth.auth_file;
+    c.auth.users = loaded.auth.users;
+  }
   return c;
 }
 

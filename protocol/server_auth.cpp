@@ -580,7 +580,7 @@ ServerAuth::Step ServerAuth::on_client_final(std::string_view cf, std::string& o
   }
   if (nonce->size() != client_nonce_.size() + server_nonce_.size() || !nonce->starts_with(client_nonce_) ||
       !nonce->ends_with(server_nonce_))
-    return fail_protocol(malformed, "Nonce does not match.", out);
+    return fail_protocol("invalid SCRAM response", "Nonce does not match.", out);  // PostgreSQL's words
   auto proof = scram::base64_decode(*proof_b64);
   if (!proof || proof->size() != scram::key_size) {
     if (proof) scram::wipe(*proof);

@@ -66,16 +66,21 @@ void CatalogLoader::stop() {
   thread_.join();
 }
 
-CatalogLoader::Entry& CatalogLoader::entry(config::Side side, const std::string& database, const std::string& user) {
+CatalogLoader::Entry& CatalogLoader::entry(config::Side side, const std::string& database, const std::string& user,
+                                           std::shared_ptr<const protocol::PassThrough> pass_through) {
   std::lock_guard lock(mutex_);
   auto key = std::make_pair(static_cast<int>(side), database);
   auto it = entries_.find(key);
+  auto can_log_in = [&](const std::string& u, const std::shared_ptr<const protocol::PassThrough>& p) {
+    return p || config::find_login(ctx_.cfg.logins(side), u);
+  };
   if (it != entries_.end()) {
     Entry& e = *it->second;
-    // Read before without credentials: this user may have some.
-    if (!e.loading_ && !e.error_.empty() && e.user_ != user && config::find_login(ctx_.cfg.logins(side), user) &&
-        !config::find_login(ctx_.cfg.logins(side), e.user_)) {
+    // Read before without a way to log in: this user may have one.
+    if (!e.loading_ && !e.error_.empty() && e.user_ != user && can_log_in(user, pass_through) &&
+        !can_log_in(e.user_, e.pass_through_)) {
       e.user_ = user;
+      e.pass_through_ = std::move(pass_through);
       start_load(e);
     }
     return e;
@@ -84,6 +89,7 @@ CatalogLoader::Entry& CatalogLoader::entry(config::Side side, const std::string&
   e->side_ = side;
   e->database_ = database;
   e->user_ = user;
+  e->pass_through_ = std::move(pass_through);
   Entry& ref = *e;
   entries_.emplace(std::move(key), std::move(e));
   start_load(ref);
@@ -195,15 +201,17 @@ void CatalogLoader::finished(Entry& e, rewrite::CatalogPtr catalog, std::string 
 
 awaitable<void> CatalogLoader::load(Entry* e) {
   std::string user;
+  std::shared_ptr<const protocol::PassThrough> pass_through;
   {
     std::lock_guard lock(mutex_);
     user = e->user_;
+    pass_through = e->pass_through_;
   }
   const config::Side side = e->side();
   std::string error;
   rewrite::CatalogPtr catalog;
   const config::ServerLogin* credentials = config::find_login(ctx_.cfg.logins(side), user);
-  if (!credentials) {
+  if (!credentials && !pass_through) {
     error = fmt::format("no [[{}.login]] for user {}", config::to_string(side), user);
     finished(*e, nullptr, std::move(error));
     co_return;
@@ -214,13 +222,15 @@ awaitable<void> CatalogLoader::load(Entry* e) {
     finished(*e, nullptr, r.detail);
     co_return;
   }
-  const Params params{{"user", credentials->user.empty() ? user : credentials->user},
+  const std::string& as = credentials && !credentials->user.empty() ? credentials->user : user;
+  const Params params{{"user", as},
                       {"database", ctx_.cfg.database_on(side, e->database())},
                       {"application_name", "pgshift-catalog"}};
   LoginInfo info;
+  std::unique_ptr<protocol::ClientAuth> auth = credentials ? std::make_unique<protocol::ClientAuth>(as, credentials->password)
+                                                           : pass_through->client_auth(as);
   asio::steady_timer login_timer(io_, ctx_.cfg.upstream(side).connect_timeout);
-  auto logged_in = co_await (login(conn, ctx_.limits, params, credentials->password, info, error) ||
-                             login_timer.async_wait(use_tuple));
+  auto logged_in = co_await (login(conn, ctx_.limits, params, *auth, info, error) || login_timer.async_wait(use_tuple));
   if (logged_in.index() == 1) error = "the server did not answer the login in time";
   if (logged_in.index() == 1 || !std::get<0>(logged_in)) {
     conn.stream.close();

@@ -4,7 +4,8 @@
 // committed through pgshift, every [rewrite] catalog_refresh_ms, and on the
 // admin command REFRESH CATALOG. One connection and one query per load,
 // logged in with the [[primary.login]] / [[shadow.login]] credentials of the
-// database's first client user (as the cutover's control connections are).
+// database's first client user (as the cutover's control connections are), or,
+// with [auth] mode = "pgshift" and no such login, as that user by pass-through.
 // A server whose catalog cannot be read is served without one (renames
 // resolve as without a catalog, writes are not mirrored exactly), and the
 // log says so.
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/client_auth.hpp"
 #include "proxy/context.hpp"
 #include "rewrite/catalog.hpp"
 
@@ -49,6 +51,9 @@ class CatalogLoader {
     // Under the loader's mutex (catalog_ also under catalog_mutex_ when written):
     rewrite::CatalogPtr catalog_;
     std::string user_;   // whose login reads it
+    // That user's pass-through, for when it has no [[X.login]]: kept while the
+    // loader lives, since every refresh logs in again.
+    std::shared_ptr<const protocol::PassThrough> pass_through_;
     std::string error_;  // of the last load, empty when it worked
     bool loading_ = false, again_ = false, announced_ = false;
     std::chrono::steady_clock::time_point last_attempt_{};
@@ -64,8 +69,10 @@ class CatalogLoader {
   void stop();
 
   // The entry of `database` on `side` (stable for the loader's life); its
-  // first load starts now, logged in as `user`'s [[X.login]].
-  Entry& entry(config::Side side, const std::string& database, const std::string& user);
+  // first load starts now, logged in as `user`'s [[X.login]], else with
+  // `pass_through` (may be null) as `user`.
+  Entry& entry(config::Side side, const std::string& database, const std::string& user,
+               std::shared_ptr<const protocol::PassThrough> pass_through = nullptr);
   // Reads it again (coalesced with a load in progress). Returns the count of
   // loads after which one that started after this call has finished (for
   // when_loaded).

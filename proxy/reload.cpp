@@ -18,6 +18,29 @@ awaitable<void> publish(IoThread* state, SettingsPtr s, unsigned threads) {
   co_return;
 }
 
+// What a reload does to the auth_file's users, by name only (never a secret):
+// "3 users: 1 added, 1 changed, 0 removed"; empty when nothing changed.
+std::string user_changes(const config::Auth& was, const config::Auth& now) {
+  std::size_t added = 0, changed = 0, removed = 0;
+  for (const config::AuthFileEntry& e : now.users) {
+    const config::AuthFileEntry* old = was.find(e.user);
+    if (!old) ++added;
+    else if (old->secret != e.secret) ++changed;
+  }
+  for (const config::AuthFileEntry& e : was.users)
+    if (!now.find(e.user)) ++removed;
+  if (added + changed + removed == 0) return "";
+  return fmt::format("{} user{}: {} added, {} changed, {} removed", now.users.size(),
+                     now.users.size() == 1 ? "" : "s", added, changed, removed);
+}
+
+// Whether a reload applies `key`. [auth]'s reloadable keys only apply when pgshift
+// authenticates clients already (the mode itself needs a restart).
+bool applies(const std::string& key, const config::Config& running) {
+  if (key.starts_with("auth.") && running.auth.mode != config::AuthMode::pgshift) return false;
+  return config::reloadable(key);
+}
+
 }  // namespace
 
 Reloader::Reloader(ProxyContext& ctx, std::vector<Thread> threads, std::function<void(SettingsPtr)> to_applier)
@@ -61,17 +84,20 @@ awaitable<admin::Answer> Reloader::reload(std::string who) {
   a.table.rows.push_back({"version", std::to_string(current->version), std::to_string(next->version), "yes"});
   std::string applied, restart;
   auto row = [&](const std::string& key, const std::string& was, const std::string& now) {
-    const bool live = config::reloadable(key);
+    const bool live = applies(key, current->cfg);
     a.table.rows.push_back({key, was, now, live ? "yes" : "no: needs a restart"});
     (live ? applied : restart) += (live ? applied : restart).empty() ? key : ", " + key;
   };
   for (const auto& [k, v] : before) {
     auto it = after.find(k);
     const std::string now = it == after.end() ? "(not set)" : it->second;
+    if (k == "auth.users") continue;  // below, with what changed
     if (now != v) row(k, v, now);
   }
+  if (const std::string users = user_changes(current->cfg.auth, loaded->auth); !users.empty())
+    row("auth.users", before.contains("auth.users") ? before["auth.users"] : "(not set)", users);
   for (const auto& [k, v] : after)
-    if (!before.contains(k)) row(k, "(not set)", v);
+    if (!before.contains(k) && k != "auth.users") row(k, "(not set)", v);
 
   // Publish: the shared copy, the log level, each I/O thread (and wait for
   // it, so that the caller's next statement sees the rules), the applier.

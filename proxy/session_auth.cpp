@@ -23,8 +23,10 @@ awaitable<bool> Session::authenticate_client() {
     co_return false;
   }
   const config::Auth& cfg = ctx_.cfg.auth;
+  // The auth_file's users as last reloaded (RELOAD, SIGHUP); the rest of [auth] as started.
+  const SettingsPtr live = ctx_.settings.get();
   std::optional<std::string> stored;
-  if (const config::AuthFileEntry* e = cfg.find(user_)) {
+  if (const config::AuthFileEntry* e = live->cfg.auth.find(user_)) {
     stored = e->secret;
   } else if (!cfg.auth_user.empty()) {
     std::string error;
@@ -108,6 +110,7 @@ awaitable<bool> Session::log_in_as_client(Params params) {
     co_return false;
   }
   start_mirroring();
+  setup_catalog();  // as after a relayed login: renames and exact mirroring need it
   co_return true;
 }
 

@@ -83,8 +83,8 @@ void Session::setup_catalog() {
     }
   }
   const auto serving = static_cast<std::size_t>(side_);
-  catalog_entries_[serving] = &loader->entry(side_, database_, user_);
-  if (recorder_) catalog_entries_[1 - serving] = &loader->entry(config::other(side_), database_, user_);
+  catalog_entries_[serving] = &loader->entry(side_, database_, user_, pass_through_);
+  if (recorder_) catalog_entries_[1 - serving] = &loader->entry(config::other(side_), database_, user_, pass_through_);
   hook_.set_context(&contexts_[serving], capture_);
   if (recorder_) recorder_->set_context(&contexts_[1 - serving]);
   update_contexts();
@@ -95,7 +95,7 @@ void Session::setup_catalog() {
 void Session::catalog_switched() {
   if (!uses_catalog_) return;
   const auto serving = static_cast<std::size_t>(side_);
-  if (!catalog_entries_[serving]) catalog_entries_[serving] = &ctx_.catalogs->entry(side_, database_, user_);
+  if (!catalog_entries_[serving]) catalog_entries_[serving] = &ctx_.catalogs->entry(side_, database_, user_, pass_through_);
   hook_.set_context(&contexts_[serving], capture_);
   if (recorder_) recorder_->set_context(&contexts_[1 - serving]);
   update_contexts();

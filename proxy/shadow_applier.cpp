@@ -314,6 +314,7 @@ awaitable<void> ShadowApplier::retarget(config::Side to) {
   for (const ConnectionPtr& c : all) co_await terminate(c);
   target_ = to;
   retry_after_ = {};
+  refused_until_.clear();
   spdlog::info("shadow: mirroring to the {} server from now on ({}:{})", config::to_string(to),
                cfg_.upstream(to).address.host, cfg_.upstream(to).address.port);
 }
@@ -506,7 +507,8 @@ awaitable<bool> ShadowApplier::moved_on(const shadow::Transaction& t, const std:
     if (!login) login = config::find_login(cfg_.logins(primary), sync_user);
     if (!login && !t.origin->pass_through) co_return false;
     std::string used, error;
-    c = co_await open_connection(primary, *t.origin, login, used, error);
+    bool reached = false;  // a re-read that cannot log in is only skipped
+    c = co_await open_connection(primary, *t.origin, login, used, error, reached);
     if (!c) co_return false;
     rereads_[key] = c;
   }
@@ -623,8 +625,13 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   } else if (auto it = shared_.find(origin.login_key); it != shared_.end()) {
     co_return it->second;
   }
-  if (std::chrono::steady_clock::now() < retry_after_) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < retry_after_) {
     error = "the shadow is unreachable (retrying)";
+    co_return nullptr;
+  }
+  if (auto it = refused_until_.find(origin.login_key); it != refused_until_.end() && now < it->second) {
+    error = fmt::format("the shadow refused the login of user {} (retrying)", protocol::log_text(origin.user));
     co_return nullptr;
   }
   const config::ServerLogin* credentials = config::find_login(cfg_.logins(target_), origin.user);
@@ -633,13 +640,14 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
     co_return nullptr;
   }
   std::string used;  // for the log
-  ConnectionPtr c = co_await open_connection(target_, origin, credentials, used, error);
+  bool reached = false;
+  ConnectionPtr c = co_await open_connection(target_, origin, credentials, used, error, reached);
   if (!c) {
-    retry_after_ = std::chrono::steady_clock::now() + reconnect_backoff;
-    mirror_.set_connected(false);
+    note_failed_open(origin, reached);
     spdlog::warn("shadow: cannot open a connection for session {}: {}", t.session, error);
     co_return nullptr;
   }
+  refused_until_.erase(origin.login_key);
   mirror_.set_connected(true);
   if (t.own_connection) {
     c->session = t.session;
@@ -657,13 +665,26 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::connection_for(const shad
   co_return c;
 }
 
+// Backs off after a connection that could not be opened: every user when the
+// shadow could not be reached, only this login when the shadow refused it.
+void ShadowApplier::note_failed_open(const shadow::Origin& origin, bool reached) {
+  const auto until = std::chrono::steady_clock::now() + reconnect_backoff;
+  if (reached) {
+    refused_until_[origin.login_key] = until;
+    return;
+  }
+  retry_after_ = until;
+  mirror_.set_connected(false);
+}
+
 // A connection to `side`, logged in as the client's own user first
 // (pass-through, where its authentication allows) and then with `credentials`
 // (null: none configured); null (and `error`) when neither works within the
 // server's connect_timeout. `used` says which login it was, for the log.
 awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::open_connection(config::Side side, const shadow::Origin& origin,
                                                                        const config::ServerLogin* credentials,
-                                                                       std::string& used, std::string& error) {
+                                                                       std::string& used, std::string& error,
+                                                                       bool& reached) {
   const config::Upstream& upstream = cfg_.upstream(side);
   auto c = std::make_shared<Connection>();
   for (int attempt = origin.pass_through ? 0 : 1; attempt < 2; ++attempt) {
@@ -685,6 +706,7 @@ awaitable<ShadowApplier::ConnectionPtr> ShadowApplier::open_connection(config::S
       error = "the shadow did not answer the login in time";
       co_return nullptr;
     }
+    reached = true;  // it answered: a failed login is its refusal
     if (std::get<0>(outcome)) {
       used = attempt == 0 ? std::string(origin.pass_through->describe())
                           : fmt::format("[[{}.login]]", config::to_string(side));

@@ -118,9 +118,11 @@ class ShadowApplier {
 
   // Connections.
   awaitable<ConnectionPtr> connection_for(const shadow::Transaction& t, std::string& error);
+  // `reached`: whether the server answered (so a failure was its refusal of the login).
   awaitable<ConnectionPtr> open_connection(config::Side side, const shadow::Origin& origin,
                                            const config::ServerLogin* credentials, std::string& used,
-                                           std::string& error);
+                                           std::string& error, bool& reached);
+  void note_failed_open(const shadow::Origin& origin, bool reached);
   // Logs in as the client's user: by pass-through when `credentials` is null,
   // else as the configured login's user.
   awaitable<bool> login(Connection& c, config::Side side, const shadow::Origin& origin,
@@ -159,7 +161,10 @@ class ShadowApplier {
   std::size_t in_flight_ = 0;   // over all connections
   ConnectionPtr batch_to_;      // transactions appended to batch_, not written yet
   std::string batch_;
-  std::chrono::steady_clock::time_point retry_after_{};
+  std::chrono::steady_clock::time_point retry_after_{};  // the shadow was unreachable: everyone waits
+  // Logins the shadow refused, by login key, until when: only that user (and
+  // database) waits, since the shadow itself works for the others.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> refused_until_;
   std::unordered_set<std::uint64_t> failed_fingerprints_;  // warned about once each
   std::unique_ptr<sync::ReadGate> gate_;  // logical mode: reads wait for the stream
   std::unordered_map<std::string, ConnectionPtr> rereads_;  // logical mode: to the primary, by login key

@@ -979,6 +979,35 @@ TEST_F(ConfigTest, AuthPgshiftReadsTheAuthFile) {
   EXPECT_EQ(cfg->auth.find("nobody"), nullptr);
 }
 
+// A reload takes the auth_file's users as the file now has them (RELOAD, SIGHUP),
+// SHOW CONFIG shows only how many, and the mode itself needs a restart.
+TEST_F(ConfigTest, AuthFileUsersAreReloadable) {
+  const std::string users = write("userlist.txt", auth::userlist());
+  fs::permissions(users, fs::perms::owner_read | fs::perms::owner_write);
+  const std::string path =
+      write("pgshift.toml", std::string(kMinimal) + "[auth]\nmode = \"pgshift\"\nauth_file = \"userlist.txt\"\n");
+  std::vector<ConfigError> errors;
+  auto running = load_file(path, errors);
+  ASSERT_TRUE(running) << dump(errors);
+  write("userlist.txt", auth::userlist() + "\"newcomer\" \"" + auth::kMd5 + "\"\n");
+  auto loaded = load_file(path, errors);
+  ASSERT_TRUE(loaded) << dump(errors);
+  const Config c = with_reloadable(*running, *loaded);
+  ASSERT_EQ(c.auth.users.size(), 4u);
+  EXPECT_NE(c.auth.find("newcomer"), nullptr);
+  EXPECT_TRUE(reloadable("auth.users"));
+  EXPECT_TRUE(reloadable("auth.auth_file"));
+  EXPECT_FALSE(reloadable("auth.mode"));
+  EXPECT_FALSE(reloadable("auth.auth_user"));
+  bool counted = false;
+  for (const auto& [k, v] : describe(c)) {
+    EXPECT_EQ(v.find("SCRAM-SHA-256$"), std::string::npos) << k;
+    EXPECT_EQ(v.find(auth::kMd5), std::string::npos) << k;
+    if (k == "auth.users") counted = v == "4 users";
+  }
+  EXPECT_TRUE(counted);
+}
+
 TEST_F(ConfigTest, AuthFileReadableByOthersIsRefused) {
   for (fs::perms extra : {fs::perms::group_read, fs::perms::others_read, fs::perms::others_write}) {
     const std::string users = write("userlist.txt", auth::userlist());
@@ -1013,7 +1042,7 @@ TEST_F(ConfigTest, AuthFileProblemsAreReported) {
   EXPECT_FALSE(load_file(bad, errors));
   ASSERT_EQ(errors.size(), 1u) << dump(errors);
   EXPECT_EQ(errors[0].key, "auth.auth_file");
-  EXPECT_NE(errors[0].reason.find("line 1"), std::string::npos) << errors[0].reason;
+  EXPECT_NE(errors[0].reason.find(users + " line 1: "), std::string::npos) << errors[0].reason;
 }
 
 TEST(ConfigAuth, ModeNeedsItsKeys) {

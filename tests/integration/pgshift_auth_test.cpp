@@ -13,7 +13,11 @@
 
 #include <future>
 
+#include <signal.h>
+
 #include "harness.hpp"
+#include "pgshift_auth.hpp"
+#include "raw_client.hpp"
 #include "two_servers.hpp"
 
 namespace pgshift::it {
@@ -35,9 +39,7 @@ bool has_line(const std::string& log, const std::vector<std::string>& parts) {
 class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
  public:
   static PgCluster::Options cluster_options() {
-    std::vector<std::string> hba = password_hba_lines();
-    hba.push_back("host all authchecker 127.0.0.1/32 scram-sha-256");
-    return {.ssl = true, .hba = hba, .conf = {"password_encryption=scram-sha-256"}};
+    return scram_tls_cluster({"host all authchecker 127.0.0.1/32 scram-sha-256"});
   }
   static void prepare(PgCluster& cluster) {
     create_password_accounts(cluster);
@@ -49,14 +51,7 @@ class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
     SharedClusterTest<PgshiftAuth>::SetUpTestSuite();
     dir_ = std::make_unique<TempDir>("pgshift-it-auth");
     proxy_cert_ = make_self_signed_cert(dir_->path(), "pgshift");
-    // The auth_file as the README says to make it: the primary's pg_authid, in
-    // PgBouncer's userlist format.
-    const std::string rows = cluster().sql(
-        "SELECT string_agg(format('\"%s\" \"%s\"', rolname, rolpassword), E'\\n' ORDER BY rolname)"
-        " FROM pg_authid WHERE rolpassword IS NOT NULL");
-    auth_file_ = dir_->path() / "userlist.txt";
-    write_file(auth_file_, rows + "\n");
-    fs::permissions(auth_file_, fs::perms::owner_read | fs::perms::owner_write);
+    auth_file_ = write_auth_file(cluster(), dir_->path());
   }
   static void TearDownTestSuite() {
     dir_.reset();
@@ -66,12 +61,7 @@ class PgshiftAuth : public SharedClusterTest<PgshiftAuth> {
  protected:
   static std::unique_ptr<Pgshift> start_pgshift(const std::string& client_mode = "require",
                                                 const std::string& extra = "") {
-    PgshiftOptions options;
-    options.client_tls_mode = client_mode;
-    options.client_cert = proxy_cert_;
-    options.server_tls_mode = "require";
-    options.extra_config = "[auth]\nmode = \"pgshift\"\nauth_file = \"" + auth_file_.string() + "\"\n" + extra;
-    return std::make_unique<Pgshift>(cluster(), options);
+    return std::make_unique<Pgshift>(cluster(), pgshift_auth_options(proxy_cert_, auth_file_, client_mode, extra));
   }
 
   // Logs in with psql and checks both legs: the client's (TLS or not), and that
@@ -205,6 +195,56 @@ TEST_F(PgshiftAuth, MirroredWritesRunAsTheClientsOwnUser) {
   EXPECT_TRUE(has_line(proxy->log(), {"shadow: opened", "user=" + kMd5User.user + " ", "with MD5 pass-through"}));
 }
 
+// Exact mirroring needs each database's catalog, which pgshift reads as the session's
+// user by pass-through when no [[primary.login]] / [[shadow.login]] is configured: a
+// clock_timestamp() written through pgshift reaches the shadow as the primary's value.
+TEST_F(PgshiftAuth, ExactMirroringReadsTheCatalogByPassThrough) {
+  PgCluster shadow(cluster_options());
+  shadow.sql(cluster().sql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword)"
+                           " FROM pg_authid WHERE rolname = '" + kScramUser.user + "'"));
+  const std::string table = "CREATE TABLE stamped (n int PRIMARY KEY, at timestamptz); GRANT ALL ON stamped TO PUBLIC;";
+  cluster().sql("DROP TABLE IF EXISTS stamped; " + table);
+  shadow.sql(table);
+  auto proxy = start_pgshift("require", "\n[shadow]\nhost = \"127.0.0.1\"\nport = " + std::to_string(shadow.port()) +
+                                            "\n\n[shadow.tls]\nmode = \"require\"\n");
+  EXPECT_RUN_OK(psql_query(proxy->conn().as(kScramUser.user, kScramUser.password).with_ssl("require"),
+                           "INSERT INTO stamped VALUES (1, clock_timestamp())"));
+  const std::string query = "SELECT coalesce(string_agg(n || '@' || at, ','), '') FROM stamped";
+  const std::string on_primary = cluster().sql(query);
+  EXPECT_TRUE(eventually([&] { return !shadow.sql(query).empty(); })) << tail_lines(proxy->log(), 40);
+  EXPECT_EQ(shadow.sql(query), on_primary) << "the shadow ran clock_timestamp() itself";
+  EXPECT_TRUE(contains(proxy->log(), "catalog: read database postgres on the primary server"));
+}
+
+// A shadow that refuses one user's pass-through (its MD5 hash differs there, and no
+// [[shadow.login]] stands in) costs only that user's transactions: the shadow works,
+// so the other users' writes keep being mirrored right after each refusal.
+TEST_F(PgshiftAuth, ShadowRefusingOneUserMirrorsTheOthers) {
+  PgCluster shadow(cluster_options());
+  shadow.sql(cluster().sql("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L;', rolname, rolpassword)"
+                           " FROM pg_authid WHERE rolname = '" + kScramUser.user + "'"));
+  shadow.sql("SET password_encryption = 'md5'; CREATE ROLE " + kMd5User.user + " LOGIN PASSWORD 'another-password'");
+  const std::string table = "CREATE TABLE mirrored_for (n int, who text DEFAULT current_user);"
+                            " GRANT ALL ON mirrored_for TO PUBLIC;";
+  cluster().sql("DROP TABLE IF EXISTS mirrored_for; " + table);
+  shadow.sql(table);
+  auto proxy = start_pgshift("require", "\n[shadow]\nhost = \"127.0.0.1\"\nport = " + std::to_string(shadow.port()) +
+                                            "\n\n[shadow.tls]\nmode = \"require\"\n");
+  for (int round = 1; round <= 2; ++round) {
+    for (const Account* account : {&kMd5User, &kScramUser}) {
+      const int n = round * 10 + (account == &kMd5User ? 1 : 2);
+      EXPECT_RUN_OK(psql_query(proxy->conn().as(account->user, account->password).with_ssl("require"),
+                               "INSERT INTO mirrored_for (n) VALUES (" + std::to_string(n) + ")"));
+    }
+  }
+  const std::string query = "SELECT coalesce(string_agg(n || ':' || who, ',' ORDER BY n), '') FROM mirrored_for";
+  EXPECT_EQ(cluster().sql(query), "11:md5user,12:scramuser,21:md5user,22:scramuser");
+  const std::string expected = "12:" + kScramUser.user + ",22:" + kScramUser.user;
+  EXPECT_TRUE(eventually([&] { return shadow.sql(query) == expected; })) << shadow.sql(query) << "\n"
+                                                                          << tail_lines(proxy->log(), 40);
+  EXPECT_TRUE(has_line(proxy->log(), {"shadow: cannot open a connection", "password authentication failed"})) << tail_lines(proxy->log(), 40);
+}
+
 // A cutover moves each session as its own user (SCRAM pass-through to the new
 // primary), and later sessions log in there the same way. The logins below
 // (postgres, trusted) serve only the cutover's control connections: were they used
@@ -241,6 +281,58 @@ TEST_F(PgshiftAuth, CutoverMovesSessionsAsTheirOwnUser) {
   const RunResult fresh = psql_query(as_user, where);
   EXPECT_RUN_OK(fresh);
   EXPECT_EQ(trim(fresh.out), after);
+}
+
+// RELOAD and SIGHUP read the auth_file again, checked as at start: a user added to it
+// logs in without a restart; a broken file is refused, naming file and reason, and
+// the secrets already loaded keep working.
+TEST_F(PgshiftAuth, AuthFileReloaded) {
+  TempDir dir("pgshift-it-reload");
+  const fs::path file = dir.path() / "userlist.txt";
+  fs::copy_file(auth_file_, file);  // made before the role below existed
+  cluster().sql("DROP ROLE IF EXISTS latecomer; SET password_encryption = 'scram-sha-256';"
+                " CREATE ROLE latecomer LOGIN PASSWORD 'late-secret'");
+  Pgshift proxy(cluster(), pgshift_auth_options(proxy_cert_, file, "require", admin_config()));
+  const ConnParams late = proxy.conn().as("latecomer", "late-secret").with_ssl("require");
+  expect_refused(late, "latecomer");
+
+  ConnParams admin = proxy.conn("pgshift").with_ssl("require");
+  admin.dbname = "pgshift";
+  admin.password = kAdminPassword;
+  auto console = [&](const std::string& sql) { return psql(admin, {"-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql}); };
+
+  write_auth_file(cluster(), dir.path());  // now with latecomer
+  const RunResult added = console("RELOAD");
+  ASSERT_RUN_OK(added);
+  EXPECT_TRUE(contains(added.out, "auth.users|")) << added.out;
+  EXPECT_TRUE(contains(added.out, "1 added, 0 changed, 0 removed|yes")) << added.out;
+  expect_session(late, true);
+
+  // A malformed line: refused with the file, the line and the reason; nothing changes.
+  write_file(file, read_file(file) + "\"broken\" \"md5" + std::string(32, 'z') + "\"\n");
+  const RunResult bad = console("RELOAD");
+  EXPECT_FALSE(bad.ok()) << bad.describe();
+  EXPECT_TRUE(contains(bad.err, "auth.auth_file: " + file.string() + " line "));
+  EXPECT_TRUE(contains(bad.err, "malformed MD5 hash"));
+  EXPECT_TRUE(contains(bad.err, proxy.config_file().string()));
+  expect_session(late, true);
+
+  // SIGHUP, with a file others may read: refused in the log, the secrets stay.
+  write_auth_file(cluster(), dir.path());
+  fs::permissions(file, fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+  ASSERT_EQ(kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return contains(proxy.log(), "reload by SIGHUP refused"); }));
+  EXPECT_TRUE(contains(proxy.log(), "is readable or writable by others than its owner"));
+  expect_session(late, true);
+
+  // Fixed and without latecomer again: after SIGHUP it is refused, as if never added.
+  fs::copy_file(auth_file_, file, fs::copy_options::overwrite_existing);
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+  ASSERT_EQ(kill(proxy.pid(), SIGHUP), 0);
+  EXPECT_TRUE(eventually([&] { return contains(proxy.log(), "by SIGHUP: applied auth.users"); }));
+  expect_refused(late, "latecomer");
+  EXPECT_EQ(proxy.log().find("late-secret"), std::string::npos);
+  cluster().sql("DROP ROLE latecomer");
 }
 
 // Users missing from the auth_file are looked up with auth_query on the primary,

@@ -625,6 +625,7 @@ TEST(ServerAuthScram, ReplayedClientFinalFromAnotherExchangeFails) {
   out.clear();
   EXPECT_EQ(feed(b, x.client_messages[1], out), Step::failed);
   expect_violation(b, out, "Nonce does not match");
+  EXPECT_EQ(error_in(out).message, "invalid SCRAM response") << "PostgreSQL's message for it";
 }
 
 TEST(ServerAuthScram, UnofferedMechanismsAreRejected) {
