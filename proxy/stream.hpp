@@ -34,6 +34,25 @@ class Stream {
     co_return co_await plain_.async_read_some(b, use_tuple);
   }
 
+  // Waiting without a buffer, so a session waiting for its peer holds none
+  // (proxy/buffer_pool.hpp): wait_readable() returns once the socket is
+  // readable, then read_now() reads what it holds without waiting. The wait
+  // may wake for readiness an earlier read already used (epoll reports the
+  // edge of bytes read before the wait began): read_now() then fails with
+  // would_block, and the caller waits again.
+  // Plain connections only: over TLS, OpenSSL and Asio's TLS layer may hold
+  // decrypted or undelivered bytes that the socket no longer shows, so a TLS
+  // connection waits in read_some, with its buffer.
+  bool can_wait_unbuffered() const noexcept { return !tls_; }
+  awaitable<std::tuple<error_code>> wait_readable() { return plain_.async_wait(tcp::socket::wait_read, use_tuple); }
+  std::size_t read_now(const asio::mutable_buffer& b, error_code& ec) {
+    if (!plain_.non_blocking()) {  // once: a synchronous read then never waits
+      plain_.non_blocking(true, ec);
+      if (ec) return 0;
+    }
+    return plain_.read_some(b, ec);
+  }
+
   template <class MutableBuffers>
   awaitable<std::tuple<error_code, std::size_t>> read_exactly(const MutableBuffers& b) {
     if (tls_) co_return co_await asio::async_read(*tls_, b, use_tuple);
