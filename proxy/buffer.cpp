@@ -3,6 +3,7 @@
 #include <cstring>
 #include <new>
 
+#include "proxy/buffer_pool.hpp"
 #include "proxy/memory_budget.hpp"
 
 namespace pgshift::proxy {
@@ -11,10 +12,18 @@ namespace {
 constexpr std::size_t kOwnKeep = 64 * 1024;
 }  // namespace
 
-ReadBuffer::ReadBuffer(std::size_t capacity)
-    : base_(new char[capacity]), capacity_(capacity), default_capacity_(capacity) {}
+ReadBuffer::ReadBuffer(std::size_t capacity) : capacity_(capacity), default_capacity_(capacity) {}
 
-ReadBuffer::~ReadBuffer() { buffer_budget().release(held_); }
+ReadBuffer::~ReadBuffer() {
+  begin_ = end_ = 0;  // whatever is left is dropped with the buffer
+  release_when_empty();
+}
+
+void ReadBuffer::take_block() {
+  base_ = buffer_pool::take(default_capacity_);
+  capacity_ = default_capacity_;
+  begin_ = end_ = 0;
+}
 
 void ReadBuffer::compact() noexcept {
   if (begin_ == 0) return;
@@ -25,6 +34,7 @@ void ReadBuffer::compact() noexcept {
 }
 
 boost::asio::mutable_buffer ReadBuffer::prepare() {
+  if (!base_) take_block();
   if (begin_ == end_) begin_ = end_ = 0;
   // Compact when less than a quarter of the buffer is free at the tail.
   if (capacity_ - end_ < capacity_ / 4) compact();
@@ -38,19 +48,21 @@ void ReadBuffer::consume(std::size_t n) noexcept {
 
 bool ReadBuffer::reserve(std::size_t total) {
   if (total <= capacity_) {
+    if (!base_) take_block();
     if (capacity_ - begin_ < total) compact();
     return true;
   }
-  // The growth is held against the process's budget until shrink_when_empty.
+  // The growth is held against the process's budget until release_when_empty.
   if (!buffer_budget().try_acquire(total - held_)) return false;
   std::unique_ptr<char[]> bigger(new (std::nothrow) char[total]);
   if (!bigger) {
     buffer_budget().release(total - held_);
     return false;
   }
-  held_ = total;
   const std::size_t n = size();
   if (n) std::memcpy(bigger.get(), base_.get() + begin_, n);
+  if (held_ == 0) buffer_pool::give(std::move(base_), default_capacity_);  // the block it had
+  held_ = total;
   base_ = std::move(bigger);
   capacity_ = total;
   begin_ = 0;
@@ -58,11 +70,15 @@ bool ReadBuffer::reserve(std::size_t total) {
   return true;
 }
 
-void ReadBuffer::shrink_when_empty() {
-  if (capacity_ == default_capacity_ || size() != 0) return;
-  base_.reset(new char[default_capacity_]);
-  buffer_budget().release(held_);
-  held_ = 0;
+void ReadBuffer::release_when_empty() noexcept {
+  if (!base_ || size() != 0) return;
+  if (held_ == 0) {
+    buffer_pool::give(std::move(base_), default_capacity_);
+  } else {  // grown for a large message: that memory goes back to the system
+    base_.reset();
+    buffer_budget().release(held_);
+    held_ = 0;
+  }
   capacity_ = default_capacity_;
   begin_ = end_ = 0;
 }

@@ -1,8 +1,12 @@
 // Per-direction buffers of the data path. A ReadBuffer holds the bytes read
 // from one socket; messages are framed in place and forwarded from it
-// untouched. A WriteBatch gathers what one write sends: runs of the read
-// buffer (adjacent messages coalesce into one run) and the few messages pgshift
-// writes itself. Both reuse their storage, so forwarding allocates nothing.
+// untouched. Its storage is a block of the thread's pool
+// (proxy/buffer_pool.hpp), held only while there are bytes to move: taken by
+// prepare() or reserve(), given back by release_when_empty(), so a session
+// waiting for its client holds none. A WriteBatch gathers what one write
+// sends: runs of the read buffer (adjacent messages coalesce into one run) and
+// the few messages pgshift writes itself. Both reuse storage, so forwarding
+// allocates nothing.
 #pragma once
 
 #include <boost/asio/buffer.hpp>
@@ -25,7 +29,11 @@ class ReadBuffer {
   std::size_t size() const noexcept { return end_ - begin_; }
   std::size_t capacity() const noexcept { return capacity_; }
 
-  // Free space at the tail for the next read, compacting first when the tail is short.
+  // Whether it holds storage (a pool block, or memory grown for a large message).
+  bool holds_storage() const noexcept { return base_ != nullptr; }
+
+  // Free space at the tail for the next read, compacting first when the tail
+  // is short; takes a block from the pool when it holds none.
   boost::asio::mutable_buffer prepare();
   void commit(std::size_t n) noexcept { end_ += n; }
   void consume(std::size_t n) noexcept;
@@ -35,14 +43,17 @@ class ReadBuffer {
   // allocation fails or the growth would pass the process's budget for such
   // bytes ([proxy] max_buffered_bytes, proxy/memory_budget.hpp).
   bool reserve(std::size_t total);
-  // Gives back memory grown for a large message once it has been forwarded.
-  void shrink_when_empty();
+  // With no byte buffered: gives its storage back (a default-size block to
+  // the pool, memory grown for a large message to the system and the budget).
+  // Views of consumed bytes die with it. The next prepare() takes a block again.
+  void release_when_empty() noexcept;
 
  private:
   void compact() noexcept;
+  void take_block();
 
-  std::unique_ptr<char[]> base_;
-  std::size_t capacity_;
+  std::unique_ptr<char[]> base_;  // null: none held
+  std::size_t capacity_;          // of base_, or what prepare() will take
   std::size_t default_capacity_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

@@ -1,8 +1,11 @@
-// The data path of one direction, top to bottom: read what the socket has,
-// frame it in place, let the direction's handler decide per message, write
-// everything decided in one gathered write, repeat. Original bytes are
-// forwarded untouched; a message larger than the buffer is either grown into
-// (when the handler must see it whole) or passed through as it arrives.
+// The data path of one direction, top to bottom: wait until the socket has
+// bytes, read what it has, frame it in place, let the direction's handler
+// decide per message, write everything decided in one gathered write, repeat.
+// The read buffer holds a block only from the read until its bytes are
+// forwarded (proxy/buffer_pool.hpp): a direction with no partial message waits
+// without one. Original bytes are forwarded untouched; a message larger than
+// the buffer is either grown into (when the handler must see it whole) or
+// passed through as it arrives.
 //
 // A Handler provides:
 //   bool must_see_whole(char type)           buffer a large message of this type?
@@ -108,7 +111,22 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol:
   for (;;) {
     if (h.stopping()) co_return PumpEnd{asio::error::operation_aborted};
     if (!buffered) {
-      auto [rec, n] = co_await from.read_some(in.prepare());
+      error_code rec;
+      std::size_t n = 0;
+      if (in.size() == 0 && from.can_wait_unbuffered()) {
+        // No partial message: wait without a buffer, then read what came
+        // into one from the pool. A wake-up that finds nothing waits again.
+        do {
+          in.release_when_empty();
+          auto [wec] = co_await from.wait_readable();
+          if (wec) co_return PumpEnd{wec};
+          n = from.read_now(in.prepare(), rec);
+        } while (rec == asio::error::would_block);
+      } else {
+        auto [ec, got] = co_await from.read_some(in.prepare());
+        rec = ec;
+        n = got;
+      }
       if (rec) co_return PumpEnd{rec};
       in.commit(n);
       read_from += n;
@@ -133,7 +151,6 @@ awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol:
       continue;
     }
     if (grow_to && !in.reserve(grow_to)) co_return PumpEnd{make_error_code(std::errc::not_enough_memory)};
-    if (!grow_to) in.shrink_when_empty();
   }
 }
 

@@ -12,11 +12,13 @@
 // path pays nothing for it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "protocol/frame.hpp"
@@ -27,6 +29,39 @@
 #include "rewrite/rewrite.hpp"
 
 namespace pgshift::proxy {
+
+// A queue over a vector that keeps its storage. std::deque allocates a
+// 512-byte block when it is made (for every session, idle or not, tracking
+// or not) and a block every few entries as it moves along; this allocates
+// only when the queue gets deeper than it has been in the session. Popped
+// entries are destroyed when the queue empties (or is compacted to grow).
+template <class T>
+class Fifo {
+ public:
+  bool empty() const noexcept { return head_ == items_.size(); }
+  T& front() noexcept { return items_[head_]; }
+  const T& front() const noexcept { return items_[head_]; }
+  void pop_front() {
+    if (++head_ == items_.size()) clear();
+  }
+  template <class... Args>
+  void emplace_back(Args&&... args) {
+    if (head_ > 0 && items_.size() == items_.capacity()) {  // reuse the popped room before growing
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    items_.emplace_back(std::forward<Args>(args)...);
+  }
+  void push_back(T&& v) { emplace_back(std::move(v)); }
+  void clear() noexcept {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;  // the front
+};
 
 class QueryHook {
  public:
@@ -147,7 +182,7 @@ class QueryHook {
   std::unordered_map<std::string, Shape> statements_;
   std::unordered_map<std::string, Shape> portals_;
   std::unordered_map<std::string, Leftovers> leftovers_;  // by portal
-  std::deque<Expected> expected_;
+  Fifo<Expected> expected_;
   // Syncs sent while nothing was expected: their ReadyForQuery come before
   // anything in expected_, so a count is enough (the common prepared-statement
   // loop then costs no queue entry).

@@ -673,6 +673,8 @@ void Session::set_txn_status(char status) {
 }
 
 void Session::remember_parameter(std::string_view name, std::string_view value) {
+  // Only a cutover replays them, and a dozen pairs are a kilobyte per idle session.
+  if (!switchable_) return;
   for (auto& [k, v] : server_params_) {
     if (k == name) {
       v.assign(value);

@@ -229,7 +229,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ClientKey client_key_;
   bool key_registered_ = false;
   std::vector<std::pair<std::string, std::string>> startup_params_;  // as sent to the server
-  std::vector<std::pair<std::string, std::string>> server_params_;  // ParameterStatus, for replay on swap
+  std::vector<std::pair<std::string, std::string>> server_params_;  // ParameterStatus, for replay on swap (if switchable_)
 
   bool server_fatal_ = false;  // the server sent a FATAL (it closes next, having said why)
   int pending_ready_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen

@@ -17,14 +17,14 @@ bool is_expected_close(const error_code& ec) noexcept {
 }
 
 awaitable<error_code> Stream::accept_tls(ssl::context& ctx) {
-  tls_.emplace(std::move(plain_), ctx);
+  tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(plain_), ctx);
   auto [ec] = co_await tls_->async_handshake(ssl::stream_base::server, use_tuple);
   co_return ec;
 }
 
 awaitable<error_code> Stream::connect_tls(ssl::context& ctx, const std::string& sni,
                                           const std::string& verify_name) {
-  tls_.emplace(std::move(plain_), ctx);
+  tls_ = std::make_unique<ssl::stream<tcp::socket>>(std::move(plain_), ctx);
   if (!sni.empty()) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
   if (!verify_name.empty()) tls_->set_verify_callback(ssl::host_name_verification(verify_name));
   auto [ec] = co_await tls_->async_handshake(ssl::stream_base::client, use_tuple);

@@ -3,6 +3,7 @@
 // SSLRequest exchange.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -18,7 +19,7 @@ class Stream {
  public:
   explicit Stream(tcp::socket socket) : plain_(std::move(socket)) {}
 
-  bool is_tls() const noexcept { return tls_.has_value(); }
+  bool is_tls() const noexcept { return tls_ != nullptr; }
   tcp::socket& socket() noexcept { return tls_ ? tls_->next_layer() : plain_; }
   SSL* tls_handle() noexcept { return tls_ ? tls_->native_handle() : nullptr; }
 
@@ -28,22 +29,44 @@ class Stream {
   awaitable<error_code> connect_tls(ssl::context& ctx, const std::string& sni,
                                     const std::string& verify_name);
 
+  // These hand back the operation itself rather than wrap it in a coroutine
+  // of their own: one coroutine frame less for every read or write in flight
+  // (a TLS session keeps one, waiting in read_some, for as long as it idles).
   template <class MutableBuffers>
   awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffers& b) {
-    if (tls_) co_return co_await tls_->async_read_some(b, use_tuple);
-    co_return co_await plain_.async_read_some(b, use_tuple);
+    if (tls_) return tls_->async_read_some(b, use_tuple);
+    return plain_.async_read_some(b, use_tuple);
+  }
+
+  // Waiting without a buffer, so a session waiting for its peer holds none
+  // (proxy/buffer_pool.hpp): wait_readable() returns once the socket is
+  // readable, then read_now() reads what it holds without waiting. The wait
+  // may wake for readiness an earlier read already used (epoll reports the
+  // edge of bytes read before the wait began): read_now() then fails with
+  // would_block, and the caller waits again.
+  // Plain connections only: over TLS, OpenSSL and Asio's TLS layer may hold
+  // decrypted or undelivered bytes that the socket no longer shows, so a TLS
+  // connection waits in read_some, with its buffer.
+  bool can_wait_unbuffered() const noexcept { return !tls_; }
+  awaitable<std::tuple<error_code>> wait_readable() { return plain_.async_wait(tcp::socket::wait_read, use_tuple); }
+  std::size_t read_now(const asio::mutable_buffer& b, error_code& ec) {
+    if (!plain_.non_blocking()) {  // once: a synchronous read then never waits
+      plain_.non_blocking(true, ec);
+      if (ec) return 0;
+    }
+    return plain_.read_some(b, ec);
   }
 
   template <class MutableBuffers>
   awaitable<std::tuple<error_code, std::size_t>> read_exactly(const MutableBuffers& b) {
-    if (tls_) co_return co_await asio::async_read(*tls_, b, use_tuple);
-    co_return co_await asio::async_read(plain_, b, use_tuple);
+    if (tls_) return asio::async_read(*tls_, b, use_tuple);
+    return asio::async_read(plain_, b, use_tuple);
   }
 
   template <class ConstBuffers>
   awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& b) {
-    if (tls_) co_return co_await asio::async_write(*tls_, b, use_tuple);
-    co_return co_await asio::async_write(plain_, b, use_tuple);
+    if (tls_) return asio::async_write(*tls_, b, use_tuple);
+    return asio::async_write(plain_, b, use_tuple);
   }
 
   // Cancels pending operations (the coroutine waiting on them wakes with operation_aborted).
@@ -52,7 +75,9 @@ class Stream {
 
  private:
   tcp::socket plain_;
-  std::optional<ssl::stream<tcp::socket>> tls_;
+  // On the heap, made by the upgrade: Asio's TLS layer is 440 bytes, five
+  // times a socket, and a plain connection (a session has two) never needs it.
+  std::unique_ptr<ssl::stream<tcp::socket>> tls_;
 };
 
 }  // namespace pgshift::proxy
