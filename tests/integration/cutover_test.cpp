@@ -283,11 +283,14 @@ TEST_F(Cutover, TemporaryTableClosedWithClose) {
   auto temp = client_script("temp_table");
   ASSERT_TRUE(ready("temp_table"));
   const ConnParams c = client();
-  auto bench = std::async(std::launch::async, [c] { return pgbench(c, {"-n", "-c", "4", "-T", "4"}); });
+  // pgbench must still run when the sessions move: preparing waits up to 2 s for the
+  // mirror's backlog, and on a loaded machine more. Once in CI a 4-s run had ended
+  // before the swap ("sessions moved|0").
+  auto bench = std::async(std::launch::async, [c] { return pgbench(c, {"-n", "-c", "4", "-T", "10"}); });
   std::this_thread::sleep_for(1s);
   const RunResult cut = console("CUTOVER");
   ASSERT_RUN_OK(cut);
-  EXPECT_TRUE(contains(cut.out, "sessions moved|4"));
+  EXPECT_TRUE(contains(cut.out, "sessions moved|4")) << cut.out;
   EXPECT_TRUE(contains(cut.out, "sessions closed|1"));
   go();
   const RunResult t = temp.get();
