@@ -139,6 +139,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<std::optional<cutover::Decision>> next_decision();
   awaitable<bool> prepare_target();
   awaitable<bool> connect_target(std::string& error);
+  awaitable<bool> target_catalog(std::string& error);
   awaitable<bool> prepare_statements(std::string& error);
   awaitable<bool> read_state(ServerState& st);
   awaitable<bool> stage(const ServerState& st, std::string& error);

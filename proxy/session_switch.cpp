@@ -334,6 +334,7 @@ awaitable<bool> Session::prepare_target() {
   std::string error;
   // One co_await per statement: GCC 12 miscompiles co_await inside && and ?:.
   bool ok = co_await connect_target(error);
+  if (ok) ok = co_await target_catalog(error);
   if (ok) ok = co_await prepare_statements(error);
   preparing_ = false;
   server_side_wake_.cancel();  // hold() may be waiting for this
@@ -369,6 +370,32 @@ awaitable<bool> Session::open_connection(config::Side to, bool read_only, std::u
     spdlog::info("login client={} user={}: {} connection to the {} with {}", peer_, protocol::log_text(user_),
                  read_only ? "a reader" : "the cutover's", config::to_string(to), used);
   co_return ok;
+}
+
+// The target's catalog, current in this session's contexts before its
+// statements are parsed there (parse_for). The contexts follow the catalogs
+// at each Query and Parse, so a session that only binds and executes what it
+// prepared at its start may still hold the target's context from before that
+// catalog was read. A statement analysed there without it gets no capture
+// column, and after the swap the writes it makes would be mirrored back as
+// nothing (seen with pgbench -M prepared).
+awaitable<bool> Session::target_catalog(std::string& error) {
+  if (!uses_catalog_) co_return true;
+  auto& entry = catalog_entries_[static_cast<std::size_t>(switch_to_)];
+  if (!entry) entry = &ctx_.catalogs->entry(switch_to_, database_, user_, pass_through_);
+  const auto deadline = Clock::now() + ctx_.cfg.cutover.prepare_timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!entry->current() && Clock::now() < deadline && !stopping_) {
+    timer.expires_after(std::chrono::milliseconds(20));
+    co_await timer.async_wait(use_tuple);
+  }
+  if (!entry->current()) {
+    error = fmt::format("the catalog of database {} on the {} server is not read yet (SHOW SHADOW shows each catalog)",
+                        protocol::log_text(database_), config::to_string(switch_to_));
+    co_return false;
+  }
+  update_contexts();
+  co_return true;
 }
 
 // Prepares the session's named statements on the target now, so that the

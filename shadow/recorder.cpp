@@ -5,6 +5,7 @@
 #include "protocol/builder.hpp"
 #include "protocol/messages.hpp"
 #include "shadow/capture.hpp"
+#include "shadow/compare.hpp"
 
 namespace pgshift::shadow {
 
@@ -454,8 +455,7 @@ void Recorder::captured_row(const protocol::Frame& f) {
   Pending& p = pending_[next_outcome_];
   const std::optional<std::string_view> v = last_column(f);
   if (!v) {
-    p.capture.reset();  // no capture column: not exact after all (counted as such)
-    p.out.inexact = "its captured rows could not be read";
+    p.unreadable = true;  // the server ran it without pgshift's capture column
     return;
   }
   p.rows.emplace_back(*v);
@@ -559,11 +559,26 @@ void Recorder::commit_settings(Transaction& t) {
 // wrote, an error where it failed, nothing where it did not run. False when
 // a captured row does not fit the catalog's table.
 bool Recorder::fill_holes(Transaction& t, std::string& error) {
+  // A captured write whose rows did not all come back is never mirrored as
+  // the rows that did: the shadow would silently miss the others. It fails
+  // the unit instead, and the mirror says so (diverged).
   auto statement = [&](const Pending& p, std::string& sql) {
-    if (p.not_run) sql = no_rows_statement();
-    else if (p.out.sqlstate) sql = failing_statement(*p.out.sqlstate);
-    else if (!p.capture) sql = no_rows_statement();  // its rows could not be read: counted as not exact
-    else if (!capture_statement(*p.capture, p.rows, sql, error)) return false;
+    if (p.not_run) {
+      sql = no_rows_statement();
+    } else if (p.out.sqlstate) {
+      sql = failing_statement(*p.out.sqlstate);
+    } else if (!p.capture) {
+      sql = no_rows_statement();  // not captured, and its text could not be cut out: counted as not exact
+    } else if (p.unreadable) {
+      error = "the rows of \"" + p.out.tag + "\" came back without pgshift's capture column";
+      return false;
+    } else if (const std::optional<std::uint64_t> n = parse_tag(p.out.tag).count; n && *n != p.rows.size()) {
+      error = "the server reported \"" + p.out.tag + "\" but " + std::to_string(p.rows.size()) +
+              " row(s) came back with pgshift's capture column";
+      return false;
+    } else if (!capture_statement(*p.capture, p.rows, sql, error)) {
+      return false;
+    }
     return true;
   };
   std::string out;

@@ -126,6 +126,7 @@ class Recorder {
     bool skip = false;         // not sent to the shadow (a captured portal executed again)
     std::shared_ptr<const rewrite::Capture> capture;
     std::vector<std::string> rows;  // captured: each row of the table, as record text
+    bool unreadable = false;        // captured, but a row came back without the capture column
   };
   // Where pgshift's statement replaces a captured one in unit_->messages.
   struct Hole {

@@ -49,17 +49,10 @@ class Cutover : public TwoServers {
   // pgshift with mirroring to the target, credentials for both servers, the admin
   // console, and `cutover` as the body of its [cutover] section.
   PgshiftOptions options(const std::string& cutover = "") const {
-    std::ostringstream toml;
-    toml << "[[primary.login]]\nclient_user = \"*\"\n\n"
-         << "[shadow]\nhost = \"127.0.0.1\"\nport = " << target_->port() << "\n"
-         << "status_interval_ms = 200\n"
-         << "\n[[shadow.login]]\nclient_user = \"*\"\n"
-         << admin_config()
-         << "\n[cutover]\nstate_file = \"" << state_file() << "\"\n"
-         << cutover;
     PgshiftOptions o;
     o.threads = 0;  // one I/O thread while mirroring, as by default
-    o.extra_config = toml.str();
+    o.extra_config = mirror_config(*target_, 200) + admin_config() + "\n[cutover]\nstate_file = \"" + state_file() +
+                     "\"\n" + cutover;
     return o;
   }
 
@@ -176,6 +169,44 @@ TEST_F(Cutover, PgbenchSimpleProtocol) { pgbench_through_switches("simple", 30, 
 
 TEST_F(Cutover, PgbenchPreparedStatements) { pgbench_through_switches("prepared", 30, 10s, 20s); }
 
+// A session that only binds and executes what it prepared when it began (pgbench
+// -M prepared) did not look at the target's catalog again: when that was read after
+// the session's Parse, the statements moved without exact mirroring's capture column,
+// and every write after the switch reached the old primary as nothing. Here the
+// target's catalog is held back (pg_depend locked there) while the sessions prepare.
+TEST_F(Cutover, PreparedWritesMoveWhenTheTargetsCatalogWasReadLate) {
+  both("CREATE TABLE stamped (id bigserial PRIMARY KEY, at timestamptz NOT NULL)");
+  const ConnParams target_super = target_->superuser();
+  auto locked = std::async(std::launch::async, [target_super] {
+    return psql_script(target_super, "BEGIN;\nLOCK TABLE pg_catalog.pg_depend IN ACCESS EXCLUSIVE MODE;\n"
+                                     "SELECT pg_sleep(3);\nCOMMIT;\n", true);
+  });
+  std::this_thread::sleep_for(300ms);
+  start("max_lag_ms = 60000\n");
+  const fs::path script = handshake_.path() / "stamp.sql";
+  write_file(script, "INSERT INTO stamped (at) VALUES (now());\n");
+  const ConnParams c = client();
+  auto bench = std::async(std::launch::async, [c, script] {
+    return pgbench(c, {"-n", "-M", "prepared", "-c", "2", "-j", "1", "-R", "100", "-T", "9", "-f", script.string()});
+  });
+  ASSERT_RUN_OK(locked.get());  // the target's catalog is read from now on
+  std::this_thread::sleep_for(2s);
+  const RunResult cut = console("CUTOVER");
+  ASSERT_RUN_OK(cut);
+  EXPECT_TRUE(contains(cut.out, "sessions moved|2")) << cut.out;
+  const RunResult r = bench.get();
+  ASSERT_TRUE(pgbench_clean(r));
+  const std::string processed = std::to_string(pgbench_processed(r));
+  const std::string count = "SELECT count(*) FROM stamped";
+  const auto deadline = Clock::now() + 30s;
+  while (primary_->sql(count) != processed && Clock::now() < deadline) std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(target_->sql(count), processed) << "on the target, which serves";
+  EXPECT_EQ(primary_->sql(count), processed) << "mirrored back to the old primary";
+  const std::string rows = "SELECT md5(string_agg(id || ':' || at, ',' ORDER BY id)) FROM stamped";
+  EXPECT_EQ(primary_->sql(rows), target_->sql(rows)) << "the same ids and times on both";
+  EXPECT_FALSE(contains(show("SHADOW").at("diverged"), "yes")) << proxy_->log();
+}
+
 // ---- what moves with a session ---------------------------------------------------------------
 
 TEST_F(Cutover, DriversKeepTheirSessionState) {
@@ -185,6 +216,7 @@ TEST_F(Cutover, DriversKeepTheirSessionState) {
   auto asyncpg_client = client_script("asyncpg", target_port);
   ASSERT_TRUE(ready("psycopg"));
   ASSERT_TRUE(ready("asyncpg"));
+  ASSERT_TRUE(target_connected());
 
   const RunResult dry = console("CUTOVER DRY RUN");
   ASSERT_RUN_OK(dry);

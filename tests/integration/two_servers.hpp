@@ -2,10 +2,12 @@
 // the clusters, the proxy, the console login, and the logs printed when a test fails.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "harness.hpp"
 
@@ -62,6 +64,18 @@ class TwoServers : public ::testing::Test {
     return out;
   }
   std::map<std::string, std::string> show_cutover() const { return show("CUTOVER"); }
+
+  // Waits (up to 30 s) until the mirror has a connection to the target open: it
+  // opens them as sessions need them, so a check right after the clients' first
+  // statements may find none yet.
+  bool target_connected() const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (show("SHADOW")["connected"] != "yes") {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  }
 
   // The [cutover] state file, shared by every pgshift a test starts.
   std::string state_file() const { return (state_dir_.path() / "state.json").string(); }
