@@ -97,8 +97,8 @@ namespace {
 // in commit order, which need not be the order their numbers were drawn in.
 // setval() is not rolled back with the shadow's transaction; a sequence ahead
 // is harmless (the cutover sets every sequence past the primary's anyway).
-std::string advancing(const rewrite::CatalogColumn& col, const std::string& v) {
-  const std::string seq = sql_identifier(col.sequence_schema) + "." + sql_identifier(col.sequence);
+// `seq` is the sequence's qualified name, quoted (once per column, not per row).
+std::string advancing(const std::string& seq, const std::string& v) {
   const std::string n = sql_literal(v) + "::bigint";
   return "(" + n + " + 0 * pg_catalog.setval(" + sql_literal(seq) + ", GREATEST(" + n +
          ", (SELECT last_value FROM " + seq + "))))";
@@ -157,11 +157,15 @@ bool capture_statement(const rewrite::Capture& c, const std::vector<std::string>
   // INSERT of every column but the generated ones, with the primary's values
   // for identity columns too.
   std::vector<std::size_t> cols;
+  std::vector<std::string> sequences;  // per entry of cols: the quoted sequence it owns, or empty
   bool system_value = false;
   for (std::size_t i = 0; i < t.columns.size(); ++i) {
-    if (t.columns[i].generated) continue;
+    const rewrite::CatalogColumn& col = t.columns[i];
+    if (col.generated) continue;
     cols.push_back(i);
-    system_value = system_value || t.columns[i].identity == 'a';
+    sequences.push_back(col.sequence.empty() ? std::string()
+                                             : sql_identifier(col.sequence_schema) + "." + sql_identifier(col.sequence));
+    system_value = system_value || col.identity == 'a';
   }
   sql = "INSERT INTO " + table + " (";
   for (std::size_t k = 0; k < cols.size(); ++k) sql += (k ? ", " : "") + sql_identifier(t.columns[cols[k]].name);
@@ -170,9 +174,9 @@ bool capture_statement(const rewrite::Capture& c, const std::vector<std::string>
     if (!row_fields(rows[r])) return false;
     sql += r ? ", (" : "(";
     for (std::size_t k = 0; k < cols.size(); ++k) {
-      const rewrite::CatalogColumn& col = t.columns[cols[k]];
+      const std::optional<std::string>& v = fields[cols[k]];
       sql += k ? ", " : "";
-      sql += col.sequence.empty() || !fields[cols[k]] ? value(fields[cols[k]]) : advancing(col, *fields[cols[k]]);
+      sql += sequences[k].empty() || !v ? value(v) : advancing(sequences[k], *v);
     }
     sql += ")";
   }
