@@ -78,6 +78,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void switch_prepare(config::Side to);
   void switch_pause();
   void switch_decide(cutover::Decision d);
+  // The switch is over: close the connection to the server this session left.
+  void retire_old_server();
   SessionInfo info() const;
 
  private:
@@ -144,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> read_state(ServerState& st);
   awaitable<bool> stage(const ServerState& st, std::string& error);
   void commit();
+  void say_goodbye(std::unique_ptr<ServerConn> old);
   void release(bool keep_target);
   void close_unmovable(const std::string& what);
   void report_done(cutover::Decision d, bool ok, std::string why);
@@ -246,6 +249,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::uint8_t> stateful_{0};
   SwitchState switch_ = SwitchState::none;
   config::Side switch_to_ = config::Side::shadow;
+  std::unique_ptr<ServerConn> retired_;  // the server it left, until the switch is over
   std::unique_ptr<ServerConn> target_;  // the prepared connection to switch_to_
   LoginInfo target_login_;
   std::unordered_map<std::string, std::string> target_named_;  // what target_ has prepared

@@ -753,6 +753,10 @@ awaitable<void> Coordinator::swap(config::Side from, config::Side to) {
       r.wait_max_ms = std::max(r.wait_max_ms, std::chrono::duration<double, std::milli>(m.done.waited).count());
     }
   }
+  // Now that every session runs on `to`, the old connections close. A session
+  // that has not reported yet still gets its commit first (same executor).
+  for (auto& [id, m] : members_)
+    if (auto s = m.session.lock(); s && !m.to_close) s->retire_old_server();
   std::sort(held.begin(), held.end());
   if (ctx_.metrics) ctx_.metrics->observe_pauses(held);
   r.pause_p50_ms = quantile(held, 0.50);

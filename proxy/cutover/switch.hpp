@@ -8,7 +8,9 @@
 // statements on the target), then one decision: commit (the target becomes
 // the session's server), release (abort: stay on the old one), retry_later
 // (it holds unmovable state: run on until its next boundary, then report
-// again) or close (unmovable = "close": end it with a FATAL error).
+// again) or close (unmovable = "close": end it with a FATAL error). Once
+// every session has carried out its decision, those that moved close their
+// connection to the old server: nothing of that happens during the pause.
 #pragma once
 
 #include <chrono>
