@@ -301,8 +301,11 @@ TEST_F(Operator, StatusPageInChromiumUnderPgbench) {
   if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "Debian chromium is not installed (scripts/deps)";
   pgbench_init();
   start();
+  // Three Chromium runs follow; on a loaded machine each may take 10 s or more,
+  // so pgbench runs long enough to still be there for all of them (and lightly:
+  // the page needs traffic, not load).
   auto bench = std::async(std::launch::async, [c = client()] {
-    return pgbench(c, {"-n", "-c", "4", "-j", "2", "-T", "25"});
+    return pgbench(c, {"-n", "-c", "4", "-j", "2", "-R", "200", "-T", "40"});
   });
   std::this_thread::sleep_for(8s);  // samples to draw
   TempDir profile("pgshift-it-chromium");
