@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <memory>
 #include <string>
@@ -115,6 +116,8 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> relay_auth_reply();
 
   // ---- forwarding ----
+  void spawn_direction(awaitable<void> direction);
+  void direction_ended(std::exception_ptr e);
   awaitable<void> client_to_server();
   awaitable<void> server_to_client();
   void end_forwarding(const PumpEnd& end, bool from_client);
@@ -134,6 +137,27 @@ class Session : public std::enable_shared_from_this<Session> {
     std::vector<std::pair<std::string, std::string>> prepared;    // SQL PREPARE: name, statement
     std::string unmovable() const;  // empty when everything can move
   };
+  // A switch's state, made when the session first takes part in one and kept
+  // (a timer, a login and three containers): a session that never switches,
+  // the idle thousands among them, does not pay for it.
+  struct Switching {
+    explicit Switching(const asio::any_io_executor& ex) : server_side_wake(ex) {}
+    std::unique_ptr<ServerConn> retired;  // the server it left, until the switch is over
+    std::unique_ptr<ServerConn> target;   // the prepared connection to switch_to_
+    LoginInfo target_login;
+    std::unordered_map<std::string, std::string> target_named;  // what target has prepared
+    bool preparing = false;
+    std::string reason_for_target;  // why the last prepare failed
+    std::optional<cutover::Decision> decision;
+    ServerState moving;
+    std::string to_client_later;  // notices and notifications the target sent while staging
+    std::chrono::steady_clock::time_point held_at, waiting_since;
+    asio::steady_timer server_side_wake;  // hold() waits on it for decisions
+  };
+  Switching& sw() {
+    if (!sw_) sw_ = std::make_unique<Switching>(client_.socket().get_executor());
+    return *sw_;
+  }
   void note_statements(const rewrite::Analysis& a);
   void note_client_message(const protocol::Frame& f);
   bool hold_here();  // at a boundary a cutover waits for: held from now on
@@ -249,20 +273,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<std::uint8_t> stateful_{0};
   SwitchState switch_ = SwitchState::none;
   config::Side switch_to_ = config::Side::shadow;
-  std::unique_ptr<ServerConn> retired_;  // the server it left, until the switch is over
-  std::unique_ptr<ServerConn> target_;  // the prepared connection to switch_to_
-  LoginInfo target_login_;
-  std::unordered_map<std::string, std::string> target_named_;  // what target_ has prepared
-  bool preparing_ = false;
-  std::string reason_for_target_;  // why the last prepare failed
-  std::optional<cutover::Decision> decision_;
-  ServerState moving_;
-  std::string to_client_later_;  // notices and notifications the target sent while staging
-  std::chrono::steady_clock::time_point held_at_, waiting_since_;
-  asio::steady_timer server_side_wake_;  // hold() waits on it for decisions
-  asio::steady_timer client_side_wake_;  // a held client message waits on it
+  std::unique_ptr<Switching> sw_;  // see sw()
+  asio::steady_timer client_side_wake_;  // a held client message waits on it (a switch, a read, a catalog)
 
   bool forwarding_ = false;
+  std::uint8_t directions_ = 2;  // forwarding directions still running
 
   // The catalog and search_path statements are analysed with (by side: the
   // serving server's for the hook, the other's for the recorder).
@@ -283,13 +298,22 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The reads phase: a connection to the target for read-only units.
   Route route_ = Route::none;
-  std::unique_ptr<ServerConn> reader_;
-  LoginInfo reader_login_;
-  std::unordered_map<std::string, std::string> reader_named_;  // named statements prepared on reader_
-  std::vector<std::string> route_needs_;  // named statements the unit binds
+  // Its connection, made by the first read routed and kept (most sessions
+  // never have one).
+  struct Reading {
+    std::unique_ptr<ServerConn> conn;
+    LoginInfo login;
+    std::unordered_map<std::string, std::string> named;  // named statements prepared on conn
+    std::vector<std::string> needs;                      // named statements the unit binds
+    std::chrono::steady_clock::time_point retry{};       // after a failed login
+  };
+  std::unique_ptr<Reading> rd_;
+  Reading& rd() {
+    if (!rd_) rd_ = std::make_unique<Reading>();
+    return *rd_;
+  }
   std::uint64_t last_write_ = 0;          // the mirror position of this session's last committed write
   std::uint32_t route_random_ = 0;
-  std::chrono::steady_clock::time_point reader_retry_{};  // after a failed reader login
 
   // What info() reads from other threads and the session changes.
   std::atomic<char> shared_txn_{'I'};

@@ -34,7 +34,7 @@ SessionInfo Session::status() const {
 // and a read routed to the target holds the other connection: the session
 // then asks again at its next message.
 void Session::adopt_settings() {
-  if (pending_ready_ != 0 || trailing_ || switch_ != SwitchState::none || preparing_ || target_ || route_ != Route::none)
+  if (pending_ready_ != 0 || trailing_ || switch_ != SwitchState::none || (sw_ && (sw_->preparing || sw_->target)) || route_ != Route::none)
     return;
   settings_ = thread_.settings;
   settings_version_ = thread_.version;

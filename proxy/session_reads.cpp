@@ -42,7 +42,7 @@ bool Session::route_read(const protocol::Frame& f) {
   if (!mirror || !mirror->enabled() || mirror->diverged()) return false;
   if (stateful_.load(std::memory_order_relaxed) != 0) return false;  // its settings would have to follow
   if (last_write_ > mirror->done_through()) return false;             // read your own writes
-  if (Clock::now() < reader_retry_) return false;
+  if (rd_ && Clock::now() < rd_->retry) return false;
   route_random_ = route_random_ * 1664525u + 1013904223u;  // a share of units, not of sessions
   if ((route_random_ >> 8) % 100 >= static_cast<std::uint32_t>(percent)) return false;
   if (!routable(f)) return false;
@@ -56,7 +56,7 @@ bool Session::route_read(const protocol::Frame& f) {
 // session, and its Sync has arrived.
 bool Session::routable(const protocol::Frame& f) {
   rewrite::Rewriter& r = *rewriters_[static_cast<std::size_t>(side_)];
-  route_needs_.clear();
+  rd().needs.clear();
   if (f.type == 'Q') {
     protocol::QueryView q;
     return q.parse(f) && reads_only(r, q.sql);
@@ -87,7 +87,7 @@ bool Session::routable(const protocol::Frame& f) {
         const protocol::ParseResult stored = protocol::parse_frame(it->second, protocol::Direction::frontend, ctx_.limits);
         protocol::ParseView p;
         if (!p.parse(stored.frame) || !reads_only(r, p.sql)) return false;
-        route_needs_.push_back(it->first);
+        rd().needs.push_back(it->first);
         break;
       }
       case 'D': case 'E': case 'H':
@@ -105,41 +105,42 @@ bool Session::routable(const protocol::Frame& f) {
 // Swaps server_ for the reader, opening it (and preparing the named
 // statements the unit binds) first. On failure the unit goes to the primary.
 awaitable<void> Session::start_route() {
+  Reading& reading = rd();
   const config::Side to = config::other(side_);
   std::string error;
   bool ok = true;
-  if (!reader_) {
-    reader_named_.clear();
-    ok = co_await open_connection(to, true, reader_, reader_login_, error);
+  if (!reading.conn) {
+    reading.named.clear();
+    ok = co_await open_connection(to, true, reading.conn, reading.login, error);
   }
   std::string messages;
-  for (const std::string& name : route_needs_) {
+  for (const std::string& name : reading.needs) {
     const std::string& bytes = named_[name];
-    auto it = reader_named_.find(name);
-    if (it != reader_named_.end() && it->second == bytes) continue;
-    if (it != reader_named_.end()) protocol::append_close(messages, 'S', name);
+    auto it = reading.named.find(name);
+    if (it != reading.named.end() && it->second == bytes) continue;
+    if (it != reading.named.end()) protocol::append_close(messages, 'S', name);
     messages += bytes;
   }
   if (ok && !messages.empty()) {
     protocol::append_sync(messages);
     QueryResult r;
-    ok = co_await exchange(*reader_, ctx_.limits, messages, 1, r) && r.ok();
+    ok = co_await exchange(*reading.conn, ctx_.limits, messages, 1, r) && r.ok();
     if (!ok) error = r.ok() ? "the connection closed" : r.error;
     if (ok)
-      for (const std::string& name : route_needs_) reader_named_[name] = named_[name];
+      for (const std::string& name : reading.needs) reading.named[name] = named_[name];
   }
   if (stopping_) co_return;
   if (!ok) {
     spdlog::warn("reads: session {} (user={}) reads from the primary for {} s: the {} server: {}", member_, user_,
                  reader_backoff.count(), config::to_string(to), error);
-    if (reader_) reader_->stream.close();
-    reader_.reset();
-    reader_retry_ = Clock::now() + reader_backoff;
+    if (reading.conn) reading.conn->stream.close();
+    reading.conn.reset();
+    reading.retry = Clock::now() + reader_backoff;
     route_ = Route::none;
     wake_client_side();
     co_return;
   }
-  std::swap(server_, reader_);
+  std::swap(server_, reading.conn);
   ctx_.cancels.update(client_key_, CancelTarget{server_->endpoint, server_->pid, server_->key});
   ctx_.reads_routed.fetch_add(1, std::memory_order_relaxed);
   route_ = Route::active;
@@ -147,7 +148,7 @@ awaitable<void> Session::start_route() {
 }
 
 void Session::end_route() {
-  std::swap(server_, reader_);
+  std::swap(server_, rd().conn);
   ctx_.cancels.update(client_key_, CancelTarget{server_->endpoint, server_->pid, server_->key});
   route_ = Route::none;
 }

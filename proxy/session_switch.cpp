@@ -171,16 +171,16 @@ SessionInfo Session::info() const {
 void Session::switch_prepare(config::Side to) {
   asio::post(client_.socket().get_executor(), [self = shared_from_this(), to] {
     Session& s = *self;
-    if (s.stopping_ || s.preparing_) return;
+    if (s.stopping_ || s.sw().preparing) return;
     s.switch_to_ = to;
-    if (s.target_ || !s.forwarding_) {  // ready, or still logging in: prepared when it holds
+    if (s.sw().target || !s.forwarding_) {  // ready, or still logging in: prepared when it holds
       s.ctx_.coordinator->on_prepared(s.member_, true, {});
       return;
     }
-    s.preparing_ = true;  // before a pause that may come first
+    s.sw().preparing = true;  // before a pause that may come first
     asio::co_spawn(s.client_.socket().get_executor(), [self]() -> awaitable<void> {
       const bool ok = co_await self->prepare_target();
-      self->ctx_.coordinator->on_prepared(self->member_, ok, self->reason_for_target_);
+      self->ctx_.coordinator->on_prepared(self->member_, ok, self->sw().reason_for_target);
     }, asio::detached);
   });
 }
@@ -200,8 +200,8 @@ void Session::switch_decide(Decision d) {
   asio::post(client_.socket().get_executor(), [self = shared_from_this(), d] {
     Session& s = *self;
     if (s.switch_ == SwitchState::held) {
-      s.decision_ = d;
-      s.server_side_wake_.cancel();
+      s.sw().decision = d;
+      s.sw().server_side_wake.cancel();
       return;
     }
     if (d == Decision::release) s.release(false);  // aborted before it held
@@ -212,8 +212,8 @@ bool Session::hold_here() {
   if (switch_ == SwitchState::held) return true;
   if ((switch_ != SwitchState::pausing && switch_ != SwitchState::blocked) || !at_transaction_boundary()) return false;
   switch_ = SwitchState::held;
-  held_at_ = Clock::now();
-  waiting_since_ = {};
+  sw().held_at = Clock::now();
+  sw().waiting_since = {};
   return true;
 }
 
@@ -221,23 +221,24 @@ bool Session::hold_here() {
 // Held at a boundary.
 
 awaitable<bool> Session::hold() {
+  Switching& w = sw();
   cutover::Held report;
-  moving_ = ServerState{};
-  if (stateful_.load(std::memory_order_relaxed) && !co_await read_state(moving_)) {
+  w.moving = ServerState{};
+  if (stateful_.load(std::memory_order_relaxed) && !co_await read_state(w.moving)) {
     if (!stopping_) {
       end_forwarding(PumpEnd{make_error_code(asio::error::connection_reset)}, false);
     }
     co_return false;
   }
-  report.why = moving_.unmovable();
+  report.why = w.moving.unmovable();
   report.movable = report.why.empty();
-  while (preparing_ && !stopping_) {  // the prepare step is still connecting
-    server_side_wake_.expires_at(Clock::time_point::max());
-    co_await server_side_wake_.async_wait(use_tuple);
+  while (w.preparing && !stopping_) {  // the prepare step is still connecting
+    w.server_side_wake.expires_at(Clock::time_point::max());
+    co_await w.server_side_wake.async_wait(use_tuple);
   }
-  if (!stopping_ && !target_ && report.movable) {  // joined after the prepare step
+  if (!stopping_ && !w.target && report.movable) {  // joined after the prepare step
     report.ready = co_await prepare_target();
-    if (!report.ready) report.why = reason_for_target_;
+    if (!report.ready) report.why = w.reason_for_target;
   }
   if (stopping_) co_return false;
   if (!to_client_.empty() && co_await flush(client_, to_client_)) {  // notifications that came meanwhile
@@ -252,7 +253,7 @@ awaitable<bool> Session::hold() {
     switch (*d) {
       case Decision::stage: {
         std::string error;
-        const bool ok = co_await stage(moving_, error);
+        const bool ok = co_await stage(w.moving, error);
         if (stopping_) co_return false;
         report_done(Decision::stage, ok, std::move(error));
         continue;
@@ -285,13 +286,14 @@ awaitable<bool> Session::hold() {
 }
 
 awaitable<std::optional<Decision>> Session::next_decision() {
-  while (!decision_ && !stopping_) {
-    server_side_wake_.expires_at(Clock::time_point::max());
-    co_await server_side_wake_.async_wait(use_tuple);
+  Switching& w = sw();
+  while (!w.decision && !stopping_) {
+    w.server_side_wake.expires_at(Clock::time_point::max());
+    co_await w.server_side_wake.async_wait(use_tuple);
   }
   if (stopping_) co_return std::nullopt;
-  const Decision d = *decision_;
-  decision_.reset();
+  const Decision d = *w.decision;
+  w.decision.reset();
   co_return d;
 }
 
@@ -330,20 +332,21 @@ awaitable<bool> Session::read_state(ServerState& st) {
 // The target connection.
 
 awaitable<bool> Session::prepare_target() {
-  preparing_ = true;
+  Switching& w = sw();
+  w.preparing = true;
   std::string error;
   // One co_await per statement: GCC 12 miscompiles co_await inside && and ?:.
   bool ok = co_await connect_target(error);
   if (ok) ok = co_await target_catalog(error);
   if (ok) ok = co_await prepare_statements(error);
-  preparing_ = false;
-  server_side_wake_.cancel();  // hold() may be waiting for this
+  w.preparing = false;
+  w.server_side_wake.cancel();  // hold() may be waiting for this
   if (!ok) {
-    if (target_) target_->stream.close();
-    target_.reset();
-    reason_for_target_ = std::move(error);
+    if (w.target) w.target->stream.close();
+    w.target.reset();
+    w.reason_for_target = std::move(error);
     spdlog::warn("cutover: session {} (user={} database={}) cannot move to the {} server: {}", member_, user_,
-                 database_, config::to_string(switch_to_), reason_for_target_);
+                 database_, config::to_string(switch_to_), w.reason_for_target);
   }
   co_return ok;
 }
@@ -351,8 +354,9 @@ awaitable<bool> Session::prepare_target() {
 // Opens and logs in the connection the session will move to, with the
 // session's startup parameters and the [[X.login]] credentials.
 awaitable<bool> Session::connect_target(std::string& error) {
-  target_named_.clear();
-  co_return co_await open_connection(switch_to_, false, target_, target_login_, error);
+  Switching& w = sw();
+  w.target_named.clear();
+  co_return co_await open_connection(switch_to_, false, w.target, w.target_login, error);
 }
 
 // A connection of this session's own to server `to`: its startup parameters,
@@ -410,7 +414,7 @@ awaitable<bool> Session::prepare_statements(std::string& error) {
   }
   protocol::append_sync(messages);
   QueryResult result;
-  if (!co_await exchange(*target_, ctx_.limits, messages, 1, result)) {
+  if (!co_await exchange(*sw().target, ctx_.limits, messages, 1, result)) {
     error = "the connection closed while preparing statements";
     co_return false;
   }
@@ -418,7 +422,7 @@ awaitable<bool> Session::prepare_statements(std::string& error) {
     error = "a prepared statement of this session fails there: " + result.error;
     co_return false;
   }
-  target_named_ = std::move(snapshot);
+  sw().target_named = std::move(snapshot);
   co_return true;
 }
 
@@ -426,8 +430,9 @@ awaitable<bool> Session::prepare_statements(std::string& error) {
 // LISTEN channels, SQL prepared statements, and the named statements parsed
 // (or closed) since the prepare step. Nothing here reaches the client.
 awaitable<bool> Session::stage(const ServerState& st, std::string& error) {
-  if (!target_) {
-    error = reason_for_target_.empty() ? "no connection to the target" : reason_for_target_;
+  Switching& w = sw();
+  if (!w.target) {
+    error = w.reason_for_target.empty() ? "no connection to the target" : w.reason_for_target;
     co_return false;
   }
   std::string messages;
@@ -445,13 +450,13 @@ awaitable<bool> Session::stage(const ServerState& st, std::string& error) {
     query(r.has_rules() && a.warning.empty() && a.changed() ? a.rewritten : statement);
   }
   bool changed = false;
-  for (const auto& [name, bytes] : target_named_) {
+  for (const auto& [name, bytes] : w.target_named) {
     if (auto it = named_.find(name); it != named_.end() && it->second == bytes) continue;
     protocol::append_close(messages, 'S', name);
     changed = true;
   }
   for (const auto& [name, bytes] : named_) {
-    if (auto it = target_named_.find(name); it != target_named_.end() && it->second == bytes) continue;
+    if (auto it = w.target_named.find(name); it != w.target_named.end() && it->second == bytes) continue;
     const protocol::ParseResult pr = protocol::parse_frame(bytes, protocol::Direction::frontend, ctx_.limits);
     messages += parse_for(switch_to_, pr.frame);
     changed = true;
@@ -463,7 +468,7 @@ awaitable<bool> Session::stage(const ServerState& st, std::string& error) {
   if (readys == 0) co_return true;
   QueryResult result;
   std::string passthrough;
-  if (!co_await exchange(*target_, ctx_.limits, messages, readys, result, &passthrough)) {
+  if (!co_await exchange(*w.target, ctx_.limits, messages, readys, result, &passthrough)) {
     error = "the target connection closed while the session's state was replayed";
     co_return false;
   }
@@ -471,16 +476,16 @@ awaitable<bool> Session::stage(const ServerState& st, std::string& error) {
     error = "replaying the session's state failed: " + result.error;
     co_return false;
   }
-  target_named_ = named_;
+  w.target_named = named_;
   for_each_frame(passthrough, [&](const protocol::Frame& f) {
     protocol::ParameterStatusView p;
     if (f.type == 'S' && p.parse(f)) {
-      auto& params = target_login_.server_params;
+      auto& params = w.target_login.server_params;
       auto it = std::find_if(params.begin(), params.end(), [&](const auto& kv) { return kv.first == p.name; });
       if (it != params.end()) it->second.assign(p.value);
       else params.emplace_back(p.name, p.value);
     } else {
-      to_client_later_.append(f.bytes);
+      w.to_client_later.append(f.bytes);
     }
   });
   co_return true;
@@ -489,8 +494,9 @@ awaitable<bool> Session::stage(const ServerState& st, std::string& error) {
 // The point of no return: the target becomes the session's server. No I/O,
 // so nothing can fail halfway.
 void Session::commit() {
+  Switching& w = sw();
   std::unique_ptr<ServerConn> old = std::move(server_);
-  server_ = std::move(target_);
+  server_ = std::move(w.target);
   side_ = switch_to_;
   shared_side_ = side_;
   ctx_.cancels.update(client_key_, CancelTarget{server_->endpoint, server_->pid, server_->key});
@@ -499,24 +505,24 @@ void Session::commit() {
   hook_.rebind(*rewriters_[static_cast<std::size_t>(side_)], named);
   if (recorder_) recorder_->retarget(*rewriters_[static_cast<std::size_t>(config::other(side_))], named);
   // The client learns the parameters that differ on its new server.
-  for (const auto& [name, value] : target_login_.server_params) {
+  for (const auto& [name, value] : w.target_login.server_params) {
     auto it = std::find_if(server_params_.begin(), server_params_.end(), [&](const auto& kv) { return kv.first == name; });
     if (it != server_params_.end() && it->second == value) continue;
     protocol::append_parameter_status(to_client_.own(), name, value);
     remember_parameter(name, value);
   }
-  to_client_.own() += to_client_later_;
-  to_client_later_.clear();
-  target_named_.clear();
-  if (reader_) {  // it read from the server that now serves
-    reader_->stream.close();
-    reader_.reset();
-    reader_named_.clear();
+  to_client_.own() += w.to_client_later;
+  w.to_client_later.clear();
+  w.target_named.clear();
+  if (rd_ && rd_->conn) {  // it read from the server that now serves
+    rd_->conn->stream.close();
+    rd_->conn.reset();
+    rd_->named.clear();
   }
   switch_ = SwitchState::none;
   wake_client_side();
-  if (retired_) say_goodbye(std::move(retired_));
-  retired_ = std::move(old);  // until every session has switched (retire_old_server)
+  if (w.retired) say_goodbye(std::move(w.retired));
+  w.retired = std::move(old);  // until every session has switched (retire_old_server)
 }
 
 // The old server's connection, closed once the whole switch is done, not
@@ -525,7 +531,7 @@ void Session::commit() {
 // (swap step 1438 ms; 31 ms with the goodbyes after it; bench/RESULTS.md).
 void Session::retire_old_server() {
   asio::post(client_.socket().get_executor(), [self = shared_from_this()] {
-    if (self->retired_) self->say_goodbye(std::move(self->retired_));
+    if (self->sw_ && self->sw_->retired) self->say_goodbye(std::move(self->sw_->retired));
   });
 }
 
@@ -541,12 +547,13 @@ void Session::say_goodbye(std::unique_ptr<ServerConn> old) {
 // Aborted: the session goes on where it is. A movable session keeps its
 // prepared connection only while it may be asked again (retry).
 void Session::release(bool keep_target) {
-  if (!keep_target && target_) {
-    target_->stream.close();
-    target_.reset();
-    target_named_.clear();
+  Switching& w = sw();
+  if (!keep_target && w.target) {
+    w.target->stream.close();
+    w.target.reset();
+    w.target_named.clear();
   }
-  to_client_later_.clear();
+  w.to_client_later.clear();
   switch_ = SwitchState::none;
   wake_client_side();
 }
@@ -562,14 +569,15 @@ void Session::close_unmovable(const std::string& what) {
 }
 
 void Session::report_done(Decision d, bool ok, std::string why) {
+  Switching& w = sw();
   cutover::Done done;
   done.decision = d;
   done.ok = ok;
   done.why = std::move(why);
   const auto now = Clock::now();
-  done.held = std::chrono::duration_cast<std::chrono::microseconds>(now - held_at_);
-  if (waiting_since_ != Clock::time_point{})
-    done.waited = std::chrono::duration_cast<std::chrono::microseconds>(now - waiting_since_);
+  done.held = std::chrono::duration_cast<std::chrono::microseconds>(now - w.held_at);
+  if (w.waiting_since != Clock::time_point{})
+    done.waited = std::chrono::duration_cast<std::chrono::microseconds>(now - w.waiting_since);
   ctx_.coordinator->on_done(member_, done);
 }
 
