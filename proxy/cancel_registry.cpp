@@ -1,25 +1,39 @@
 #include "proxy/cancel_registry.hpp"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <random>
 
 namespace pgshift::proxy {
 namespace {
 
-// Keys come from one RAND_bytes call per 256 of them, per thread. In OpenSSL 3
-// each call costs about as much as all the rest of pgshift's work for a new
-// connection (callgrind, `pgbench -C -S`: 48k of 130k instructions per
-// connection), and a batch of its output is as unpredictable as single draws.
+// Keys come from the kernel's generator (getrandom(2)), one call per 256 of
+// them, per thread. Not OpenSSL's RAND_bytes: its first call sets up OpenSSL's
+// providers and generator, which read 2 MB of libcrypto's code into a
+// plaintext pgshift's memory at its first session (bench/idle-sessions), and
+// each later call cost about as much as all the rest of pgshift's work for a
+// new connection (callgrind, `pgbench -C -S`). A batch is as unpredictable as
+// single draws.
+bool fill_from_kernel(unsigned char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t got = getrandom(p, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
 std::uint32_t random_key() {
   thread_local std::array<std::uint32_t, 256> batch;
   thread_local std::size_t next = batch.size();
   if (next == batch.size()) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(batch.data()), sizeof batch) != 1) {
-      // OpenSSL's generator failed (should not happen); fall back to the OS source.
-      std::random_device rd;
+    if (!fill_from_kernel(reinterpret_cast<unsigned char*>(batch.data()), sizeof batch)) {
+      std::random_device rd;  // no getrandom (should not happen on Linux 3.17 and later)
       for (std::uint32_t& v : batch) v = rd();
     }
     next = 0;
