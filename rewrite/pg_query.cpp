@@ -1,18 +1,66 @@
 #include "rewrite/pg_query.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 
 namespace pgshift::rewrite::pg {
+namespace {
 
-ParseTree parse(const std::string& sql, std::string& error) {
+// protobuf-c unpacks a parse tree by recursion, about 1.7 KB of stack per
+// level of nesting, and libpg_query lets through trees deep enough to
+// overflow any thread's stack: `SELECT ++++…1` with 5,000 plus signs crashed
+// the whole proxy (found by tests/fuzz, rewrite target). PostgreSQL answers
+// it with "stack depth limit exceeded". The unpack allocates at every level,
+// so its allocator is where the depth is checked: past a quarter of this
+// thread's stack it refuses, the unpack fails cleanly, and the statement is
+// treated as one pgshift cannot parse (passed on unchanged, for the server
+// to refuse). The rest of the stack is left for the walks over the tree.
+std::size_t stack_budget() {
+  thread_local const std::size_t budget = [] {
+    std::size_t size = 0;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      pthread_attr_getstacksize(&attr, &size);
+      pthread_attr_destroy(&attr);
+    }
+    return size ? size / 4 : std::size_t{512} << 10;
+  }();
+  return budget;
+}
+
+struct StackGuard {
+  std::uintptr_t base;  // the frame unpacking started from (the stack grows down)
+  std::size_t budget;
+};
+
+void* guarded_alloc(void* data, std::size_t size) {
+  const auto* g = static_cast<const StackGuard*>(data);
+  const auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (here < g->base && g->base - here > g->budget) return nullptr;
+  return std::malloc(size);
+}
+
+void guarded_free(void*, void* p) { std::free(p); }
+
+}  // namespace
+
+ParseTree parse(const std::string& sql, std::string& error, bool* too_deep) {
   PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql.c_str());
   ParseTree tree;
   if (r.error) {
     error = r.error->message ? r.error->message : "parse error";
   } else {
-    tree.reset(pg_query__parse_result__unpack(nullptr, r.parse_tree.len,
+    StackGuard guard{reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), stack_budget()};
+    ProtobufCAllocator allocator{guarded_alloc, guarded_free, &guard};
+    tree.reset(pg_query__parse_result__unpack(&allocator, r.parse_tree.len,
                                               reinterpret_cast<const uint8_t*>(r.parse_tree.data)));
-    if (!tree) error = "could not read the parse tree";
+    if (!tree) {
+      error = "could not read the parse tree: it nests too deeply (or memory ran out)";
+      if (too_deep) *too_deep = true;
+    }
   }
   pg_query_free_protobuf_parse_result(r);
   return tree;

@@ -14,12 +14,15 @@
 namespace pgshift::rewrite::pg {
 
 struct ParseResultDeleter {
+  // parse() unpacks with malloc, as protobuf-c's default allocator frees.
   void operator()(PgQuery__ParseResult* r) const noexcept { pg_query__parse_result__free_unpacked(r, nullptr); }
 };
 using ParseTree = std::unique_ptr<PgQuery__ParseResult, ParseResultDeleter>;
 
-// Parses NUL-terminated SQL; null with `error` set when PostgreSQL's grammar rejects it.
-ParseTree parse(const std::string& sql, std::string& error);
+// Parses NUL-terminated SQL; null with `error` set when PostgreSQL's grammar
+// rejects it, or with `*too_deep` set too when its tree nests deeper than
+// this thread's stack allows to unpack (see pg_query.cpp).
+ParseTree parse(const std::string& sql, std::string& error, bool* too_deep = nullptr);
 
 // One token of the statement text, comments left out.
 struct Token {

@@ -283,9 +283,11 @@ Template Rewriter::Impl::analyse(const std::string& text, const std::vector<pg::
     return t;
   }
   std::string error;
-  pg::ParseTree tree = pg::parse(text, error);
+  bool too_deep = false;
+  pg::ParseTree tree = pg::parse(text, error, &too_deep);
   if (!tree) {
     t.statements.push_back(unparseable());
+    if (too_deep) t.warning = "statement too deeply nested to analyse";
     return t;
   }
   if (tree->n_stmts == 0) {

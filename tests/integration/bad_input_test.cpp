@@ -451,6 +451,21 @@ TEST_F(BadInput, UnknownMessageType) {
 
 // ---- the primary and the config ---------------------------------------------------------
 
+// A statement nested deeper than pgshift can unpack (5,000 and 9,000 unary plus
+// signs) once overflowed the stack of pgshift's parser and crashed the whole
+// proxy (tests/fuzz). Now pgshift passes it on, and the client gets PostgreSQL's
+// own answer on a session that goes on.
+TEST_F(BadInput, DeeplyNestedStatementGetsThePostgresError) {
+  start();
+  for (std::size_t n : {5000u, 9000u}) {
+    SCOPED_TRACE(std::to_string(n) + " plus signs");
+    const RunResult r = psql_script(proxy_->conn(), "SELECT " + std::string(n, '+') + "1;\nSELECT 'after';\n", false);
+    EXPECT_TRUE(contains(r.err, "stack depth limit exceeded")) << r.err;
+    EXPECT_TRUE(contains(r.out, "after")) << r.out;
+  }
+  expect_healthy();
+}
+
 TEST_F(BadInput, PrimaryDown) {
   const std::uint16_t nobody = free_port();
   Pgshift proxy(nobody);
