@@ -123,14 +123,19 @@ awaitable<void> CatalogLoader::refresh_all_and_wait(std::chrono::milliseconds li
       start_load(*e);
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // One timer for all of them, shared with the callbacks, which may run after
+  // this returns. Each finished load wakes it; the caller's io_context runs
+  // on one thread, so a wake posted before the wait starts is not lost.
+  auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor, std::chrono::steady_clock::now() + limit);
+  for (const auto& [e, after] : targets)
+    when_loaded(*e, after, [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
   for (;;) {
     bool done = true;
     for (const auto& [e, after] : targets) done = done && e->attempts() > after;
-    if (done || std::chrono::steady_clock::now() >= deadline) co_return;
-    timer.expires_after(std::chrono::milliseconds(20));
-    co_await timer.async_wait(use_tuple);
+    if (done) co_return;
+    auto [ec] = co_await timer->async_wait(use_tuple);
+    if (!ec) co_return;  // the limit passed
   }
 }
 

@@ -177,6 +177,7 @@ void Session::terminate(std::string reason) {
     if (self->sw_) {
       if (self->sw_->target) self->sw_->target->stream.cancel();
       self->sw_->server_side_wake.cancel();
+      self->sw_->catalog_wake.cancel();
     }
     self->client_side_wake_.cancel();
   });
@@ -603,7 +604,10 @@ awaitable<void> Session::server_to_client() {
 void Session::end_forwarding(const PumpEnd& end, bool from_client) {
   if (stopping_) return;
   stopping_ = true;
-  if (sw_) sw_->server_side_wake.cancel();  // a cutover's hold() may be waiting
+  if (sw_) {  // a cutover's hold() or prepare step may be waiting
+    sw_->server_side_wake.cancel();
+    sw_->catalog_wake.cancel();
+  }
   client_side_wake_.cancel();
   const bool protocol_error = is_protocol_error(end.ec);
   const bool out_of_memory = is_out_of_memory(end.ec);

@@ -141,7 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // (a timer, a login and three containers): a session that never switches,
   // the idle thousands among them, does not pay for it.
   struct Switching {
-    explicit Switching(const asio::any_io_executor& ex) : server_side_wake(ex) {}
+    explicit Switching(const asio::any_io_executor& ex) : server_side_wake(ex), catalog_wake(ex) {}
     std::unique_ptr<ServerConn> retired;  // the server it left, until the switch is over
     std::unique_ptr<ServerConn> target;   // the prepared connection to switch_to_
     LoginInfo target_login;
@@ -153,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string to_client_later;  // notices and notifications the target sent while staging
     std::chrono::steady_clock::time_point held_at, waiting_since;
     asio::steady_timer server_side_wake;  // hold() waits on it for decisions
+    asio::steady_timer catalog_wake;      // target_catalog() waits on it for a load of the target's catalog
   };
   Switching& sw() {
     if (!sw_) sw_ = std::make_unique<Switching>(client_.socket().get_executor());

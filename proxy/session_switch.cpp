@@ -388,10 +388,19 @@ awaitable<bool> Session::target_catalog(std::string& error) {
   auto& entry = catalog_entries_[static_cast<std::size_t>(switch_to_)];
   if (!entry) entry = &ctx_.catalogs->entry(switch_to_, database_, user_, pass_through_);
   const auto deadline = Clock::now() + ctx_.cfg.cutover.prepare_timeout;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  // Woken by each load that finishes (a failed one is tried again by the
+  // loader's tick), by the deadline, or by the session's end.
+  Switching& w = sw();
   while (!entry->current() && Clock::now() < deadline && !stopping_) {
-    timer.expires_after(std::chrono::milliseconds(20));
-    co_await timer.async_wait(use_tuple);
+    std::weak_ptr<Session> weak = weak_from_this();
+    auto executor = client_.socket().get_executor();
+    ctx_.catalogs->when_loaded(*entry, entry->attempts(), [weak, executor] {
+      asio::post(executor, [weak] {
+        if (auto s = weak.lock(); s && s->sw_) s->sw_->catalog_wake.cancel();
+      });
+    });
+    w.catalog_wake.expires_at(deadline);
+    co_await w.catalog_wake.async_wait(use_tuple);
   }
   if (!entry->current()) {
     error = fmt::format("the catalog of database {} on the {} server is not read yet (SHOW SHADOW shows each catalog)",
