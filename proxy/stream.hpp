@@ -8,12 +8,26 @@
 #include <string>
 #include <tuple>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
 #include "proxy/asio.hpp"
 
 namespace pgshift::proxy {
+
+// std::allocator under another name: Asio treats std::allocator as "no
+// allocator" and recycles per thread, any other type it calls as is.
+template <class T>
+struct FittedAllocator {
+  using value_type = T;
+  FittedAllocator() noexcept = default;
+  template <class U>
+  FittedAllocator(const FittedAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>().deallocate(p, n); }
+  friend bool operator==(FittedAllocator, FittedAllocator) noexcept { return true; }
+};
 
 class Stream {
  public:
@@ -47,8 +61,15 @@ class Stream {
   // Plain connections only: over TLS, OpenSSL and Asio's TLS layer may hold
   // decrypted or undelivered bytes that the socket no longer shows, so a TLS
   // connection waits in read_some, with its buffer.
+  //
+  // The wait's operation state is sized to fit, not taken from Asio's
+  // per-thread recycling (which hands out any cached block big enough, often
+  // a write's of 500 B): it is what an idle session holds for as long as it
+  // idles. One malloc per wait, beside the read and write that follow it.
   bool can_wait_unbuffered() const noexcept { return !tls_; }
-  awaitable<std::tuple<error_code>> wait_readable() { return plain_.async_wait(tcp::socket::wait_read, use_tuple); }
+  awaitable<std::tuple<error_code>> wait_readable() {
+    return plain_.async_wait(tcp::socket::wait_read, asio::bind_allocator(FittedAllocator<void>{}, use_tuple));
+  }
   std::size_t read_now(const asio::mutable_buffer& b, error_code& ec) {
     if (!plain_.non_blocking()) {  // once: a synchronous read then never waits
       plain_.non_blocking(true, ec);
