@@ -100,7 +100,7 @@ std::size_t frame_messages(std::string_view data, std::size_t& passing, protocol
 
 template <class Handler>
 awaitable<PumpEnd> pump(Stream& from, ReadBuffer& in, WriteBatch& out, protocol::Direction dir,
-                        const protocol::Limits& limits, Handler& h) {
+                        const protocol::Limits& limits, Handler h) {
   std::size_t passing = 0;
   PumpEnd end;
   bool buffered = in.size() > 0;  // bytes that arrived with the end of login

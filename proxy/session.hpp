@@ -117,8 +117,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // ---- forwarding ----
   void spawn_direction(awaitable<void> direction);
+  void spawn_client_to_server();
   void direction_ended(std::exception_ptr e);
-  awaitable<void> client_to_server();
   awaitable<void> server_to_client();
   void end_forwarding(const PumpEnd& end, bool from_client);
 
