@@ -167,6 +167,14 @@ std::string toml_string(const std::string& value) {
 
 fs::path source_dir() { return PGSHIFT_SOURCE_DIR; }
 fs::path pgshift_binary() { return env_or("PGSHIFT_IT_BINARY", PGSHIFT_BINARY); }
+bool pgshift_sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#else
+  const char* value = std::getenv("PGSHIFT_IT_SANITIZED");
+  return value != nullptr && *value != '\0';
+#endif
+}
 fs::path pg_bin(const std::string& program) {
   return fs::path(env_or("PG_BIN", "/usr/lib/postgresql/15/bin")) / program;
 }

@@ -25,6 +25,11 @@ namespace fs = std::filesystem;
 
 fs::path source_dir();      // the project checkout
 fs::path pgshift_binary();  // the pgshift executable under test
+// Whether that pgshift runs under a sanitizer (its allocator keeps freed memory in
+// quarantine, so RSS says nothing): this harness built with one, or
+// PGSHIFT_IT_SANITIZED set (scripts/test-sanitize runs build/'s plain harness
+// against its sanitized pgshift).
+bool pgshift_sanitized();
 fs::path pg_bin(const std::string& program);  // a PostgreSQL 15 program (psql, pgbench, ...)
 fs::path client_script(const std::string& name);  // tests/integration/clients/NAME
 

@@ -95,9 +95,7 @@ TEST_F(Memory, BudgetRefusesOnlyTheSessionThatWouldPassIt) {
 // After a 500 MB Query and the end of its session, pgshift's resident memory comes
 // back to within 20 MB of what it was before.
 TEST_F(Memory, RssReturnsAfterA500MbQuery) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "a sanitizer's allocator keeps freed memory (quarantine): RSS says nothing there";
-#endif
+  if (pgshift_sanitized()) GTEST_SKIP() << "a sanitizer's allocator keeps freed memory (quarantine): RSS says nothing there";
   constexpr std::size_t kMessage = 500u * 1000 * 1000;
   Pgshift proxy(cluster());
   {
