@@ -515,7 +515,9 @@ void Session::commit() {
   if (recorder_) recorder_->retarget(*rewriters_[static_cast<std::size_t>(config::other(side_))], named);
   // The client learns the parameters that differ on its new server.
   for (const auto& [name, value] : w.target_login.server_params) {
-    auto it = std::find_if(server_params_.begin(), server_params_.end(), [&](const auto& kv) { return kv.first == name; });
+    // (name = name: clang 14 cannot capture a structured binding.)
+    auto it = std::find_if(server_params_.begin(), server_params_.end(),
+                           [&name = name](const auto& kv) { return kv.first == name; });
     if (it != server_params_.end() && it->second == value) continue;
     protocol::append_parameter_status(to_client_.own(), name, value);
     remember_parameter(name, value);

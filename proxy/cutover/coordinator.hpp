@@ -158,7 +158,6 @@ class Coordinator {
   Phase phase_;               // the same, or a switch under way
   Step step_ = Step::idle;
   SwitchRecord record_;
-  bool has_record_ = false;
   std::deque<PhaseChange> timeline_;
 
   // Coordinator thread only: [cutover] as last reloaded (refresh()).

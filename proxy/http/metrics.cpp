@@ -157,7 +157,7 @@ class Metrics::Collector : public prometheus::Collectable {
 };
 
 Metrics::Metrics(ProxyContext& ctx)
-    : ctx_(ctx), registry_(std::make_shared<prometheus::Registry>()), collector_(std::make_shared<Collector>(ctx)) {
+    : registry_(std::make_shared<prometheus::Registry>()), collector_(std::make_shared<Collector>(ctx)) {
   prometheus::BuildGauge()
       .Name("pgshift_build_info")
       .Help("pgshift's version; always 1.")

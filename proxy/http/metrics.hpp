@@ -31,7 +31,6 @@ class Metrics {
 
  private:
   class Collector;
-  ProxyContext& ctx_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Histogram* pause_ = nullptr;
   std::shared_ptr<Collector> collector_;

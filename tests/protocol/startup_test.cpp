@@ -114,7 +114,7 @@ class CancelRoundTrip : public ::testing::TestWithParam<std::pair<std::uint32_t,
 TEST_P(CancelRoundTrip, PidAndKeySurvive) {
   const auto [pid, key] = GetParam();
   StartupPacket out;
-  ASSERT_FALSE(parse_startup(build([&](auto& o) { append_cancel_request(o, pid, key); }), out));
+  ASSERT_FALSE(parse_startup(build([pid = pid, key = key](auto& o) { append_cancel_request(o, pid, key); }), out));
   EXPECT_EQ(out.kind, StartupKind::cancel_request);
   EXPECT_EQ(out.cancel_pid, pid);
   EXPECT_EQ(out.cancel_key, key);
