@@ -224,6 +224,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   int fds[2] = {out[0], err[0]};
   std::string* sinks[2] = {&result.out, &result.err};
   char buffer[65536];
+  bool stop_sent = false;
 
   while (fds[0] >= 0 || fds[1] >= 0) {
     auto now = Clock::now();
@@ -232,6 +233,10 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
       kill(-pid, SIGKILL);
       break;
     }
+    if (opts.stop && !stop_sent && opts.stop->load()) {
+      kill(pid, opts.stop_signal);
+      stop_sent = true;
+    }
     pollfd pfds[3];
     int n = 0;
     for (int fd : fds) {
@@ -239,7 +244,8 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
     }
     if (stdin_fd >= 0) pfds[n++] = {stdin_fd, POLLOUT, 0};
     auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-    int ready = poll(pfds, n, static_cast<int>(std::min<long long>(wait_ms + 1, 1000)));
+    const long long slice = opts.stop && !stop_sent ? 100 : 1000;  // how soon a stop is seen
+    int ready = poll(pfds, n, static_cast<int>(std::min<long long>(wait_ms + 1, slice)));
     if (ready < 0 && errno != EINTR) throw_errno("poll");
     for (int i = 0; i < n; ++i) {
       if (!pfds[i].revents) continue;
@@ -423,6 +429,20 @@ RunResult pgbench(const ConnParams& conn, const std::vector<std::string>& args,
   std::vector<std::string> argv{pg_bin("pgbench").string()};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv, with_conn_env(conn, opts));
+}
+
+BackgroundPgbench::BackgroundPgbench(const ConnParams& conn, std::vector<std::string> args, RunOptions opts) {
+  opts.stop = stop_;
+  run_ = std::async(std::launch::async, [conn, args = std::move(args), opts] { return pgbench(conn, args, opts); });
+}
+
+BackgroundPgbench::~BackgroundPgbench() {
+  if (run_.valid()) finish();
+}
+
+RunResult BackgroundPgbench::finish() {
+  stop_->store(true);
+  return run_.get();
 }
 
 RunResult python_client(const std::string& script, const ConnParams& conn,

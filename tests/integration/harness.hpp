@@ -8,9 +8,12 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -43,6 +46,10 @@ struct RunOptions {
   std::string input;  // written to the child's stdin, which is then closed
   std::chrono::seconds timeout{120};
   fs::path cwd;
+  // When set and it turns true, the child gets stop_signal (once), and run() goes on
+  // collecting its output until it exits: a load that lasts as long as a test needs it.
+  std::shared_ptr<std::atomic<bool>> stop;
+  int stop_signal = SIGALRM;
 };
 
 struct RunResult {
@@ -130,6 +137,23 @@ RunResult psql_query(const ConnParams& conn, const std::string& sql);
 RunResult psql_script(const ConnParams& conn, const std::string& script, bool stop_on_error);
 RunResult pgbench(const ConnParams& conn, const std::vector<std::string>& args,
                   const RunOptions& opts = {});
+
+// pgbench in the background for as long as a test needs traffic. `args` give an upper
+// bound (-T); finish() ends the run early as its -T would (SIGALRM: every client stops
+// after its current transaction and pgbench prints its summary), then waits for it.
+// A test that returns early finishes it from the destructor.
+class BackgroundPgbench {
+ public:
+  BackgroundPgbench(const ConnParams& conn, std::vector<std::string> args, RunOptions opts = {});
+  ~BackgroundPgbench();
+  BackgroundPgbench(const BackgroundPgbench&) = delete;
+  BackgroundPgbench& operator=(const BackgroundPgbench&) = delete;
+  RunResult finish();
+
+ private:
+  std::shared_ptr<std::atomic<bool>> stop_ = std::make_shared<std::atomic<bool>>(false);
+  std::future<RunResult> run_;
+};
 // /usr/bin/python3 tests/integration/clients/SCRIPT args...
 RunResult python_client(const std::string& script, const ConnParams& conn,
                         const std::vector<std::string>& args, const RunOptions& opts = {});

@@ -302,11 +302,8 @@ TEST_F(Operator, StatusPageInChromiumUnderPgbench) {
   pgbench_init();
   start();
   // Three Chromium runs follow; on a loaded machine each may take 10 s or more,
-  // so pgbench runs long enough to still be there for all of them (and lightly:
-  // the page needs traffic, not load).
-  auto bench = std::async(std::launch::async, [c = client()] {
-    return pgbench(c, {"-n", "-c", "4", "-j", "2", "-R", "200", "-T", "40"});
-  });
+  // so pgbench runs until they are done (and lightly: the page needs traffic, not load).
+  BackgroundPgbench bench(client(), {"-n", "-c", "4", "-j", "2", "-R", "200", "-T", "120"});
   std::this_thread::sleep_for(8s);  // samples to draw
   TempDir profile("pgshift-it-chromium");
   const RunResult first = chromium(base() + "/", profile.path(), "dom");
@@ -334,7 +331,7 @@ TEST_F(Operator, StatusPageInChromiumUnderPgbench) {
   const std::string a = element_text(first.out, "id=\"samples\""), b = element_text(second.out, "id=\"samples\"");
   ASSERT_FALSE(a.empty() || b.empty());
   EXPECT_GT(std::stoi(b), std::stoi(a)) << "one sample a second";
-  ASSERT_TRUE(pgbench_clean(bench.get()));
+  ASSERT_TRUE(pgbench_clean(bench.finish()));
 }
 
 // ---- reload ----------------------------------------------------------------------------------
@@ -459,10 +456,8 @@ TEST_F(Operator, CtlAgainstARunningInstance) {
 
   // A cutover under pgbench, each step printed with its duration, then back.
   // Throttled, so that the mirror keeps up on a busy machine and the switch
-  // finds pgbench's sessions still there.
-  auto bench = std::async(std::launch::async, [c = client()] {
-    return pgbench(c, {"-n", "-c", "4", "-j", "2", "-R", "200", "-T", "40"});
-  });
+  // finds pgbench's sessions still there; it runs until the rollback is done.
+  BackgroundPgbench bench(client(), {"-n", "-c", "4", "-j", "2", "-R", "200", "-T", "120"});
   std::this_thread::sleep_for(5s);
   const RunResult cut = ctl({"cutover"});
   ASSERT_RUN_OK(cut);
@@ -474,7 +469,7 @@ TEST_F(Operator, CtlAgainstARunningInstance) {
   const RunResult back = ctl({"rollback"});
   ASSERT_RUN_OK(back);
   EXPECT_TRUE(contains(back.out, "serving primary"));
-  ASSERT_TRUE(pgbench_clean(bench.get()));
+  ASSERT_TRUE(pgbench_clean(bench.finish()));
 
   // A switch that aborts: a transaction stays open past drain_timeout_ms.
   rewrite_config("drain_timeout_ms = 500\n");

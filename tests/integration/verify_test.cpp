@@ -287,12 +287,11 @@ TEST_F(Verify, LiveTrafficGivesNoFalseMismatchAndAHandEditIsFound) {
   o.extra_config = shadow_section();
   Pgshift proxy(*primary_, o);
 
-  // tpcb-like through pgshift for the whole test; every write reaches the target later.
-  auto bench = std::async(std::launch::async, [&] {
-    RunOptions opts;
-    opts.timeout = 300s;
-    return pgbench(proxy.conn(), {"-c", "4", "-j", "2", "-T", "70", "-R", "400", "-P", "10"}, opts);
-  });
+  // tpcb-like through pgshift until both verify runs are done (at most 150 s);
+  // every write reaches the target later.
+  RunOptions opts;
+  opts.timeout = 300s;
+  BackgroundPgbench bench(proxy.conn(), {"-c", "4", "-j", "2", "-T", "150", "-R", "400", "-P", "10"}, opts);
   std::this_thread::sleep_for(5s);
 
   // The keyed tables while they change: nothing differs.
@@ -328,7 +327,7 @@ TEST_F(Verify, LiveTrafficGivesNoFalseMismatchAndAHandEditIsFound) {
   std::cout << "[verify] live, every table: accounts " << accounts.differences[0] << "; history " << history.status
             << "\n";
 
-  const RunResult b = bench.get();
+  const RunResult b = bench.finish();
   EXPECT_TRUE(pgbench_clean(b));
   EXPECT_EQ(proxy.stop(), "");
 }
