@@ -129,7 +129,7 @@ awaitable<void> CatalogLoader::refresh_all_and_wait(std::chrono::milliseconds li
   auto executor = co_await asio::this_coro::executor;
   auto timer = std::make_shared<asio::steady_timer>(executor, std::chrono::steady_clock::now() + limit);
   for (const auto& [e, after] : targets)
-    when_loaded(*e, after, [timer, executor] { asio::post(executor, [timer] { timer->cancel(); }); });
+    when_loaded_on(*e, after, executor, [timer] { timer->cancel(); });
   for (;;) {
     bool done = true;
     for (const auto& [e, after] : targets) done = done && e->attempts() > after;
@@ -148,6 +148,11 @@ void CatalogLoader::when_loaded(Entry& e, std::uint64_t after, std::function<voi
     }
   }
   done();
+}
+
+void CatalogLoader::when_loaded_on(Entry& e, std::uint64_t after, asio::any_io_executor executor,
+                                   std::function<void()> done) {
+  when_loaded(e, after, [executor = std::move(executor), done = std::move(done)] { asio::post(executor, done); });
 }
 
 void CatalogLoader::start_load(Entry& e) {

@@ -85,6 +85,8 @@ class CatalogLoader {
   // Calls `done` (from the loader's thread: post it where it must run) once
   // more than `after` loads of `e` have finished.
   void when_loaded(Entry& e, std::uint64_t after, std::function<void()> done);
+  // The same, with `done` posted to `executor`: how a session or the console waits.
+  void when_loaded_on(Entry& e, std::uint64_t after, asio::any_io_executor executor, std::function<void()> done);
 
   struct Info {
     config::Side side;

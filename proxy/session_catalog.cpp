@@ -215,11 +215,8 @@ void Session::wait_for_catalog(CatalogLoader::Entry& e, std::uint64_t after) {
   const std::uint64_t id = ++catalog_wait_id_;
   catalog_deadline_ = std::chrono::steady_clock::now() + kCatalogWait;
   std::weak_ptr<Session> weak = weak_from_this();
-  auto executor = client_.socket().get_executor();
-  ctx_.catalogs->when_loaded(e, after, [weak, executor, id] {
-    asio::post(executor, [weak, id] {
-      if (auto s = weak.lock()) s->catalog_ready(id);
-    });
+  ctx_.catalogs->when_loaded_on(e, after, client_.socket().get_executor(), [weak, id] {
+    if (auto s = weak.lock()) s->catalog_ready(id);
   });
 }
 

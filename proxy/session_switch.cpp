@@ -393,11 +393,8 @@ awaitable<bool> Session::target_catalog(std::string& error) {
   Switching& w = sw();
   while (!entry->current() && Clock::now() < deadline && !stopping_) {
     std::weak_ptr<Session> weak = weak_from_this();
-    auto executor = client_.socket().get_executor();
-    ctx_.catalogs->when_loaded(*entry, entry->attempts(), [weak, executor] {
-      asio::post(executor, [weak] {
-        if (auto s = weak.lock(); s && s->sw_) s->sw_->catalog_wake.cancel();
-      });
+    ctx_.catalogs->when_loaded_on(*entry, entry->attempts(), client_.socket().get_executor(), [weak] {
+      if (auto s = weak.lock(); s && s->sw_) s->sw_->catalog_wake.cancel();
     });
     w.catalog_wake.expires_at(deadline);
     co_await w.catalog_wake.async_wait(use_tuple);
