@@ -168,8 +168,12 @@ void CatalogLoader::start_load(Entry& e) {
 void CatalogLoader::finished(Entry& e, rewrite::CatalogPtr catalog, std::string error) {
   std::vector<std::function<void()>> ready;
   bool first = false, had_one = false, announce_failure = false;
+  double took_ms = 0;
   {
     std::lock_guard lock(mutex_);
+    // Read under the lock: a session's refresh() may start the next load, and
+    // set last_attempt_, while this one is being logged (ThreadSanitizer).
+    took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e.last_attempt_).count();
     had_one = e.catalog_ != nullptr;
     if (catalog) {
       first = !had_one;
@@ -201,8 +205,7 @@ void CatalogLoader::finished(Entry& e, rewrite::CatalogPtr catalog, std::string 
     }
   }
   if (catalog) {
-    log_loaded(e, *catalog, first,
-               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e.last_attempt_).count());
+    log_loaded(e, *catalog, first, took_ms);
   } else if (announce_failure) {
     log_failed(e, error, had_one);
   }
