@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -349,11 +350,21 @@ TEST_F(Cutover, NewConnectionsWaitAndLandOnTheNewPrimary) {
   start("drain_timeout_ms = 10000\n");
   const ConnParams c = client();
   auto held = std::async(std::launch::async, [c] {
-    return psql_script(c, "BEGIN;\nSELECT pg_sleep(2);\nCOMMIT;\n", true);
+    return psql_script(c, "BEGIN;\nSELECT pg_sleep(4);\nCOMMIT;\n", true);
   });
-  std::this_thread::sleep_for(300ms);
+  // States, not sleeps: on a busy machine psql can take longer to start than a
+  // fixed wait, and the new connection then came before the switch paused.
+  auto until = [](const std::function<bool()>& done) {
+    const auto deadline = Clock::now() + 10s;
+    while (!done() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  };
+  until([&] {
+    return primary_->sql("SELECT count(*) FROM pg_stat_activity"
+                         " WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(4)%'") == "1";
+  });
   auto cut = std::async(std::launch::async, [this] { return console("CUTOVER"); });
-  std::this_thread::sleep_for(500ms);  // the switch waits for the open transaction: paused
+  // The switch waits for the open transaction: paused, new connections held.
+  until([&] { return contains(show_cutover().at("phase"), "(draining)"); });
   const auto asked = Clock::now();
   const std::string port = port_via(client());
   const auto answered = Clock::now();
