@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <chrono>
-#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -15,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "raw_client.hpp"
 #include "two_servers.hpp"
 
 namespace pgshift::it {
@@ -354,17 +354,13 @@ TEST_F(Cutover, NewConnectionsWaitAndLandOnTheNewPrimary) {
   });
   // States, not sleeps: on a busy machine psql can take longer to start than a
   // fixed wait, and the new connection then came before the switch paused.
-  auto until = [](const std::function<bool()>& done) {
-    const auto deadline = Clock::now() + 10s;
-    while (!done() && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  };
-  until([&] {
+  eventually([&] {
     return primary_->sql("SELECT count(*) FROM pg_stat_activity"
                          " WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(4)%'") == "1";
   });
   auto cut = std::async(std::launch::async, [this] { return console("CUTOVER"); });
   // The switch waits for the open transaction: paused, new connections held.
-  until([&] { return contains(show_cutover().at("phase"), "(draining)"); });
+  eventually([&] { return contains(show_cutover().at("phase"), "(draining)"); });
   const auto asked = Clock::now();
   const std::string port = port_via(client());
   const auto answered = Clock::now();
